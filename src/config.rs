@@ -1,0 +1,355 @@
+//! Typed settings: `config.toml` layered under `SESSION_AUTHORIZER__*` environment overrides,
+//! validated once at start so a bad value is reported with the key that holds it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::claims::ValidatorSpec;
+
+/// Prefix of every environment override; `__` separates the section from the key.
+pub const ENV_PREFIX: &str = "SESSION_AUTHORIZER__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("configuration file `{0}` does not exist")]
+    Missing(String),
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub supertokens: SuperTokensSettings,
+    pub headers: HeaderSettings,
+    pub lambda: LambdaSettings,
+    pub cache: CacheSettings,
+    /// First match wins; when none matches, the session is optional and no validator runs.
+    pub routes: Vec<RouteSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    /// Largest request body accepted (Lambda events); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Requests that take longer are answered 503 rather than left hanging.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once; above it new ones are shed with 503.
+    pub max_concurrency: usize,
+    /// Log format: "json" (default, one object per line) or "text".
+    pub log_format: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9191)),
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 5_000,
+            max_concurrency: 4_096,
+            log_format: "json".into(),
+        }
+    }
+}
+
+/// A secret that never prints: `Debug`, `Display` and serialisation all redact it.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "[redacted]" })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AntiCsrfSetting {
+    /// The SDK default: VIA_CUSTOM_HEADER when cookies are `SameSite=None`, else NONE.
+    Auto,
+    None,
+    ViaToken,
+    ViaCustomHeader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmailVerificationMode {
+    Off,
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuperTokensSettings {
+    /// `;`-separated core URLs, tried in order, as in the SDKs.
+    pub connection_uri: String,
+    pub api_key: Secret,
+    pub jwks_refresh_interval_secs: u64,
+    /// A kid miss refetches the JWKS at most once per this window (the SDK's 500 ms).
+    pub jwks_cooldown_ms: u64,
+    /// Keys are kept and used this long past their refresh time while the core is unreachable.
+    pub jwks_max_stale_secs: u64,
+    pub anti_csrf: AntiCsrfSetting,
+    pub api_domain: String,
+    pub website_domain: String,
+    /// The SDK's `apiBasePath`: the refresh-token cookie path is `{api_base_path}/session/refresh`.
+    pub api_base_path: String,
+    pub cookie_domain: Option<String>,
+    /// Overrides the derived SameSite (`lax`, `strict`, `none`).
+    pub cookie_same_site: Option<String>,
+    /// Overrides the derived `Secure` flag (default: api_domain is https).
+    pub cookie_secure: Option<bool>,
+    pub check_database: bool,
+    pub use_dynamic_access_token_signing_key: bool,
+    pub email_verification: EmailVerificationMode,
+    pub mfa: bool,
+    /// Leeway on `exp`/`nbf`; the SDK has none.
+    pub clock_skew_secs: u64,
+    /// Timeout of one call to the core (JWKS, verify).
+    pub core_timeout_ms: u64,
+}
+
+impl Default for SuperTokensSettings {
+    fn default() -> Self {
+        Self {
+            connection_uri: "http://localhost:3567".into(),
+            api_key: Secret::default(),
+            jwks_refresh_interval_secs: 14_400,
+            jwks_cooldown_ms: 500,
+            jwks_max_stale_secs: 86_400,
+            anti_csrf: AntiCsrfSetting::Auto,
+            api_domain: "http://localhost:3001".into(),
+            website_domain: "http://localhost:3000".into(),
+            api_base_path: "/auth".into(),
+            cookie_domain: None,
+            cookie_same_site: None,
+            cookie_secure: None,
+            check_database: false,
+            use_dynamic_access_token_signing_key: true,
+            email_verification: EmailVerificationMode::Off,
+            mfa: false,
+            clock_skew_secs: 0,
+            core_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Maps a claim of the verified session to a header sent upstream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimHeader {
+    pub claim: String,
+    pub header: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderSettings {
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub session_handle: Option<String>,
+    pub claims: Vec<ClaimHeader>,
+}
+
+impl Default for HeaderSettings {
+    fn default() -> Self {
+        Self {
+            user_id: "x-user-id".into(),
+            tenant_id: None,
+            session_handle: None,
+            claims: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpApiResponse {
+    /// `{isAuthorized, context}` (needs `enableSimpleResponses`).
+    Simple,
+    /// An IAM policy on `routeArn`.
+    Iam,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LambdaSettings {
+    pub http_api_response: HttpApiResponse,
+    /// Upper bound of AppSync's `ttlOverride` on allow; 0 disables AppSync caching.
+    pub appsync_ttl_secs: u64,
+}
+
+impl Default for LambdaSettings {
+    fn default() -> Self {
+        Self {
+            http_api_response: HttpApiResponse::Simple,
+            appsync_ttl_secs: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Verified sessions kept in memory (0 disables the cache).
+    pub max_entries: u64,
+    /// No cached session outlives this, whatever its `exp`.
+    pub max_ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_ttl_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionRequirement {
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettings {
+    #[serde(default = "any_method")]
+    pub methods: Vec<String>,
+    pub path: String,
+    #[serde(default = "optional_session")]
+    pub session: SessionRequirement,
+    #[serde(default)]
+    pub check_database: Option<bool>,
+    #[serde(default)]
+    pub claims: Vec<ValidatorSpec>,
+}
+
+fn any_method() -> Vec<String> {
+    vec!["*".into()]
+}
+fn optional_session() -> SessionRequirement {
+    SessionRequirement::Optional
+}
+
+impl Settings {
+    /// Loads `path` (which must exist unless `allow_missing`) under the environment overrides.
+    pub fn load(path: &Path, allow_missing: bool) -> Result<Self, ConfigError> {
+        if !allow_missing && !path.exists() {
+            return Err(ConfigError::Missing(path.display().to_string()));
+        }
+        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path)))
+    }
+
+    /// Parses TOML text under the environment overrides (used by tests and `dev`).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let st = &self.supertokens;
+        let hosts = crate::session::core::parse_connection_uri(&st.connection_uri)
+            .map_err(|m| ConfigError::invalid("supertokens.connection_uri", m))?;
+        if hosts.is_empty() {
+            return Err(ConfigError::invalid("supertokens.connection_uri", "no core URL given"));
+        }
+        for (key, value) in [("supertokens.api_domain", &st.api_domain), ("supertokens.website_domain", &st.website_domain)] {
+            let url = url::Url::parse(value).map_err(|e| ConfigError::invalid(key, format!("`{value}` is not a URL: {e}")))?;
+            if url.host_str().is_none() {
+                return Err(ConfigError::invalid(key, format!("`{value}` has no host")));
+            }
+        }
+        if !st.api_base_path.starts_with('/') {
+            return Err(ConfigError::invalid("supertokens.api_base_path", "must start with `/`"));
+        }
+        if let Some(same_site) = &st.cookie_same_site
+            && !matches!(same_site.to_ascii_lowercase().as_str(), "lax" | "strict" | "none")
+        {
+            return Err(ConfigError::invalid("supertokens.cookie_same_site", "must be lax, strict or none"));
+        }
+        if st.jwks_refresh_interval_secs == 0 {
+            return Err(ConfigError::invalid("supertokens.jwks_refresh_interval_secs", "must be above 0"));
+        }
+        if st.core_timeout_ms == 0 {
+            return Err(ConfigError::invalid("supertokens.core_timeout_ms", "must be above 0"));
+        }
+        for (key, name) in std::iter::once(("headers.user_id", Some(&self.headers.user_id)))
+            .chain([("headers.tenant_id", self.headers.tenant_id.as_ref()), ("headers.session_handle", self.headers.session_handle.as_ref())])
+            .chain(self.headers.claims.iter().map(|c| ("headers.claims.header", Some(&c.header))))
+        {
+            if let Some(name) = name
+                && http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            {
+                return Err(ConfigError::invalid(key, format!("`{name}` is not a valid header name")));
+            }
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::invalid("server.max_body_bytes", "must be above 0"));
+        }
+        if !matches!(self.server.log_format.as_str(), "json" | "text") {
+            return Err(ConfigError::invalid("server.log_format", "must be json or text"));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            crate::policy::Route::compile(route).map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}

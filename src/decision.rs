@@ -1,0 +1,358 @@
+//! The decision core: one `AuthRequest` in, one `Decision` out, for every front door. The steps
+//! follow supertokens-node's `getSession` (session optional unless the route requires it).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::claims::{ClaimError, Validator};
+use crate::clock::SharedClock;
+use crate::config::{EmailVerificationMode, SessionRequirement, Settings};
+use crate::metrics::Metrics;
+use crate::policy::{Policy, Route};
+use crate::session::core::{CoreClient, VerifyOutcome, VerifyRequest};
+use crate::session::credentials::{self, CredentialError, Credentials};
+use crate::session::csrf::{self, AntiCsrfMode, CsrfFailure};
+use crate::session::jwks::JwksCache;
+use crate::session::token::ParsedToken;
+use crate::session::transport::{self, CookieAttributes, NewAccessToken, TokenEffects, TransferMethod};
+use crate::session::verify::{VerifyError, verify_token};
+
+/// Which protocol a request arrived on (a metrics and log label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontDoor {
+    LambdaRequest,
+    LambdaToken,
+    LambdaHttpApi,
+    AppSync,
+    EnvoyHttp,
+    EnvoyGrpc,
+    ForwardAuth,
+}
+
+impl FrontDoor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontDoor::LambdaRequest => "lambda_request",
+            FrontDoor::LambdaToken => "lambda_token",
+            FrontDoor::LambdaHttpApi => "lambda_http_api",
+            FrontDoor::AppSync => "appsync",
+            FrontDoor::EnvoyHttp => "envoy_http",
+            FrontDoor::EnvoyGrpc => "envoy_grpc",
+            FrontDoor::ForwardAuth => "forward_auth",
+        }
+    }
+}
+
+/// What an adapter extracts from its wire format: only what the decision reads.
+#[derive(Debug, Clone)]
+pub struct AuthRequest<'a> {
+    pub front_door: FrontDoor,
+    pub method: Cow<'a, str>,
+    /// Original path, with the query string if any.
+    pub path: Cow<'a, str>,
+    pub authorization: Option<Cow<'a, str>>,
+    /// All `Cookie` header values of the request, joined with `; `.
+    pub cookie: Option<Cow<'a, str>>,
+    pub anti_csrf: Option<Cow<'a, str>>,
+    pub has_rid: bool,
+}
+
+/// The verified session behind an allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionInfo {
+    pub user_id: String,
+    pub recipe_user_id: String,
+    pub tenant_id: Option<String>,
+    pub session_handle: String,
+    pub expiry_ms: u64,
+    /// The access-token payload (v2: `userData`), for claim -> header mappings.
+    pub payload: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Allow { session: Box<SessionInfo>, effects: TokenEffects },
+    /// No session, on a route where it is optional.
+    Anonymous,
+    /// The SDK's TRY_REFRESH_TOKEN.
+    TryRefresh { reason: String },
+    /// The SDK's UNAUTHORISED; `effects` clears the tokens when the core revoked the session.
+    Unauthorised { reason: String, effects: TokenEffects },
+    InvalidClaims { errors: Vec<ClaimError> },
+    /// The core failed or answered nonsense: fail closed (500-class).
+    Error { reason: String },
+}
+
+impl Decision {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Decision::Allow { .. } => "allow",
+            Decision::Anonymous => "anonymous",
+            Decision::TryRefresh { .. } => "try_refresh",
+            Decision::Unauthorised { .. } => "unauthorised",
+            Decision::InvalidClaims { .. } => "invalid_claims",
+            Decision::Error { .. } => "error",
+        }
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Decision::TryRefresh { reason } | Decision::Unauthorised { reason, .. } | Decision::Error { reason } => reason,
+            Decision::InvalidClaims { .. } => "claim validation failed",
+            Decision::Allow { .. } | Decision::Anonymous => "",
+        }
+    }
+}
+
+/// Settings the pipeline reads on every request, resolved once.
+#[derive(Debug, Clone)]
+pub struct DecisionSettings {
+    pub anti_csrf: AntiCsrfMode,
+    pub cookies: CookieAttributes,
+    pub check_database: bool,
+    pub use_dynamic_key: bool,
+    pub skew_ms: u64,
+    pub jwks_refresh_interval_ms: u64,
+    pub global_validators: Vec<Validator>,
+}
+
+impl DecisionSettings {
+    pub fn from_settings(s: &Settings) -> Self {
+        let st = &s.supertokens;
+        let mut global_validators = Vec::new();
+        if st.email_verification == EmailVerificationMode::Required {
+            global_validators.push(Validator::email_verified());
+        }
+        if st.mfa {
+            global_validators.push(Validator::mfa_completed());
+        }
+        Self {
+            anti_csrf: csrf::resolve_mode(st),
+            cookies: CookieAttributes {
+                domain: st.cookie_domain.as_deref().map(normalise_cookie_domain),
+                secure: st.cookie_secure.unwrap_or_else(|| st.api_domain.starts_with("https")),
+                same_site: csrf::same_site(st),
+                refresh_path: format!("{}/session/refresh", st.api_base_path.trim_end_matches('/')),
+            },
+            check_database: st.check_database,
+            use_dynamic_key: st.use_dynamic_access_token_signing_key,
+            skew_ms: st.clock_skew_secs.saturating_mul(1000),
+            jwks_refresh_interval_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
+            global_validators,
+        }
+    }
+}
+
+/// The SDK's `normaliseSessionScopeOrThrowError`: host only, leading `.` kept except for
+/// localhost and IP addresses.
+fn normalise_cookie_domain(input: &str) -> String {
+    let trimmed = input.trim().to_ascii_lowercase();
+    let leading_dot = trimmed.starts_with('.');
+    let bare = trimmed.trim_start_matches('.');
+    let with_scheme = if bare.starts_with("http://") || bare.starts_with("https://") {
+        bare.to_owned()
+    } else {
+        format!("http://{bare}")
+    };
+    let host = url::Url::parse(&with_scheme)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| bare.to_owned());
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    if leading_dot && host != "localhost" && !is_ip { format!(".{host}") } else { host }
+}
+
+/// The decision core, shared by every adapter.
+pub struct Authorizer {
+    pub settings: DecisionSettings,
+    pub policy: Policy,
+    pub jwks: Arc<JwksCache>,
+    pub core: Arc<CoreClient>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Authorizer {
+    /// Decides one request and records the metric and the log line for it.
+    pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
+        let started = Instant::now();
+        let route = self.policy.route_for(&req.method, &req.path);
+        let decision = self.decide_on_route(req, route).await;
+        let elapsed = started.elapsed();
+        self.metrics.observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
+        let user = match &decision {
+            Decision::Allow { session, .. } => session.user_id.as_str(),
+            _ => "",
+        };
+        tracing::info!(
+            target: "decision",
+            front_door = req.front_door.as_str(),
+            outcome = decision.outcome(),
+            user_id = user,
+            method = %req.method,
+            route = route.pattern.as_str(),
+            reason = decision.reason(),
+            latency_us = elapsed.as_micros() as u64,
+        );
+        decision
+    }
+
+    async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {
+        let picked = match credentials::pick(req.authorization.as_deref(), req.cookie.as_deref()) {
+            Ok(p) => p,
+            Err(e @ (CredentialError::LegacySession | CredentialError::DuplicateCookies)) => {
+                return Decision::TryRefresh { reason: e.to_string() };
+            }
+        };
+        // Cookie transport and non-GET only (HEAD and OPTIONS are checked too, as in the SDK).
+        let mut do_csrf = picked.as_ref().is_some_and(|c| c.transfer == TransferMethod::Cookie) && !req.method.eq_ignore_ascii_case("get");
+        if do_csrf && self.settings.anti_csrf == AntiCsrfMode::ViaCustomHeader {
+            if !req.has_rid {
+                return Decision::TryRefresh { reason: CsrfFailure::MissingRid.to_string() };
+            }
+            do_csrf = false;
+        }
+        let Some(Credentials { token, transfer }) = picked else {
+            return match route.session {
+                SessionRequirement::Optional => Decision::Anonymous,
+                SessionRequirement::Required => Decision::Unauthorised {
+                    reason: "Session does not exist. Are you sending the session tokens in the request with the appropriate token transfer method?".into(),
+                    effects: TokenEffects::default(),
+                },
+            };
+        };
+        let now = self.clock.now_ms();
+        let verified = match verify_token(&token, &self.jwks, now, self.settings.skew_ms).await {
+            Ok(()) => true,
+            Err(e) if token.version < 3 && self.v2_may_ask_core(&token, now) => {
+                tracing::debug!(error = %e, "legacy token failed local verification; asking the core");
+                false
+            }
+            Err(e) => return Decision::TryRefresh { reason: verify_reason(&e) },
+        };
+        if token.version >= 3 {
+            let dynamic = token.kid.as_deref().is_some_and(|k| k.starts_with("d-"));
+            if dynamic != self.settings.use_dynamic_key {
+                return Decision::TryRefresh {
+                    reason: "The access token doesn't match the useDynamicAccessTokenSigningKey setting".into(),
+                };
+            }
+        }
+        if do_csrf
+            && self.settings.anti_csrf == AntiCsrfMode::ViaToken
+            && verified
+            && let Err(f) = csrf::check_via_token(token.anti_csrf_token(), req.anti_csrf.as_deref())
+        {
+            return Decision::TryRefresh { reason: f.to_string() };
+        }
+        let check_database = route.check_database.unwrap_or(self.settings.check_database);
+        let mut new_token = None;
+        let mut session = if verified && !check_database && token.parent_refresh_token_hash1().is_none() {
+            SessionInfo {
+                user_id: token.user_id().to_owned(),
+                recipe_user_id: token.recipe_user_id().to_owned(),
+                tenant_id: token.tenant_id(),
+                session_handle: token.session_handle().to_owned(),
+                expiry_ms: token.expiry_ms() as u64,
+                payload: token.claims_payload(),
+            }
+        } else {
+            match self.ask_core(&token, req, do_csrf, check_database, verified).await {
+                Ok((session, minted)) => {
+                    new_token = minted;
+                    session
+                }
+                Err(d) => return d,
+            }
+        };
+        let mut errors = Vec::new();
+        for v in self.settings.global_validators.iter().chain(route.validators.iter()) {
+            match v.validate(&session.payload, now) {
+                Ok(None) => {}
+                Ok(Some(err)) => errors.push(err),
+                Err(e) => return Decision::Error { reason: e.to_string() },
+            }
+        }
+        if !errors.is_empty() {
+            // As in the SDK, a token minted by the core is not sent with a 403.
+            return Decision::InvalidClaims { errors };
+        }
+        let effects = match &new_token {
+            Some(nt) => transport::new_token_effects(nt, transfer, req.anti_csrf.as_deref(), &self.settings.cookies, now),
+            None => TokenEffects::default(),
+        };
+        if let Some(nt) = new_token {
+            session.expiry_ms = nt.expiry_ms;
+        }
+        Decision::Allow { session: Box::new(session), effects }
+    }
+
+    /// The v2 rule: a legacy token that fails locally goes to the core while it is unexpired and
+    /// younger than the JWKS refresh interval (it may be signed by a key we have not fetched).
+    fn v2_may_ask_core(&self, token: &ParsedToken, now: u64) -> bool {
+        let (expiry, created) = (token.expiry_ms(), token.created_ms());
+        expiry >= now as f64 && created > now as f64 - self.settings.jwks_refresh_interval_ms as f64
+    }
+
+    async fn ask_core(
+        &self,
+        token: &ParsedToken,
+        req: &AuthRequest<'_>,
+        do_csrf: bool,
+        check_database: bool,
+        verified: bool,
+    ) -> Result<(SessionInfo, Option<NewAccessToken>), Decision> {
+        let body = VerifyRequest {
+            access_token: &token.raw,
+            anti_csrf_token: req.anti_csrf.as_deref(),
+            do_anti_csrf_check: do_csrf,
+            enable_anti_csrf: self.settings.anti_csrf == AntiCsrfMode::ViaToken,
+            check_database,
+        };
+        let outcome = self.core.verify_session(&body).await;
+        self.metrics.observe_core("verify", if outcome.is_ok() { "ok" } else { "error" });
+        match outcome {
+            Ok(VerifyOutcome::Ok { session, access_token }) => {
+                let minted = access_token.and_then(|at| {
+                    let parsed = ParsedToken::parse(&at.token).ok()?;
+                    Some(NewAccessToken {
+                        user_id: session.user_id.clone(),
+                        expiry_ms: at.expiry,
+                        payload: parsed.payload.clone(),
+                        token: at.token,
+                    })
+                });
+                let payload = if token.version >= 3 {
+                    minted.as_ref().map_or_else(|| token.payload.clone(), |m| m.payload.clone())
+                } else {
+                    session.user_data_in_jwt.clone().unwrap_or_default()
+                };
+                let tenant_id = session.tenant_id.clone().or_else(|| if verified { token.tenant_id() } else { None }).or_else(|| Some("public".into()));
+                let info = SessionInfo {
+                    recipe_user_id: session.recipe_user_id.clone().unwrap_or_else(|| session.user_id.clone()),
+                    user_id: session.user_id,
+                    tenant_id,
+                    session_handle: session.handle,
+                    expiry_ms: token.expiry_ms() as u64,
+                    payload,
+                };
+                Ok((info, minted))
+            }
+            Ok(VerifyOutcome::Unauthorised { message }) => Err(Decision::Unauthorised {
+                reason: message,
+                effects: transport::clear_token_effects(&self.settings.cookies),
+            }),
+            Ok(VerifyOutcome::TryRefresh { message }) => Err(Decision::TryRefresh { reason: message }),
+            Err(e) => Err(Decision::Error { reason: e.to_string() }),
+        }
+    }
+}
+
+fn verify_reason(e: &VerifyError) -> String {
+    format!("Failed to verify access token: {e}")
+}

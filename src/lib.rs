@@ -1,0 +1,16 @@
+//! session-authorizer: decides, for every request an API gateway forwards, whether it carries a
+//! valid SuperTokens session, with the decisions of supertokens-node's `getSession`.
+#![forbid(unsafe_code)]
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod decision;
+pub mod dev;
+pub mod metrics;
+pub mod policy;
+pub mod protocol;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

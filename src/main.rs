@@ -1,0 +1,168 @@
+//! Command line: `serve` (the default), `dev` (embedded issuer), `check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use session_authorizer::config::Settings;
+use session_authorizer::dev::{Issuer, MintOptions};
+use session_authorizer::startup::Application;
+use session_authorizer::telemetry;
+
+#[derive(Parser)]
+#[command(name = "session-authorizer", version, about = "SuperTokens session authorizer for API gateways")]
+struct Cli {
+    /// Configuration file (TOML); SESSION_AUTHORIZER__<SECTION>__<KEY> variables override it.
+    #[arg(long, global = true, default_value = "config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with the configuration file (the default).
+    Serve,
+    /// Serve on the embedded default: an in-process issuer instead of a SuperTokens core.
+    Dev {
+        /// Address of the HTTP listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config).await,
+        Command::Dev { listen } => dev(listen).await,
+        Command::CheckConfig => check_config(&cli.config),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Settings::load(path, false) {
+        Ok(settings) => {
+            println!("# {}: valid\n{}", path.display(), settings.to_redacted_toml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: &std::path::Path) -> ExitCode {
+    let settings = match Settings::load(path, false) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&settings.server.log_format);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(http = %app.address(), "session-authorizer listening");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed 403 is real.
+const DEV_CONFIG: &str = r#"
+[[routes]]
+path = "/admin/**"
+session = "required"
+claims = [{ claim = "st-role", includes = "admin" }]
+"#;
+
+async fn dev(listen: SocketAddr) -> ExitCode {
+    telemetry::init("text");
+    let issuer = match Issuer::new() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let issuer_addr = match issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut settings = match Settings::from_toml_str(DEV_CONFIG) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    settings.supertokens.connection_uri = format!("http://{issuer_addr}");
+    settings.server.http_listen = listen;
+    settings.server.log_format = "text".into();
+    let app = match Application::build(settings).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = app.address();
+    let mut claims = serde_json::Map::new();
+    claims.insert("st-role".into(), json!({"v": ["user"], "t": 0}));
+    claims.insert("st-ev".into(), json!({"v": true, "t": 0}));
+    let valid = issuer.mint(&MintOptions { user_id: "dev-user".into(), claims: claims.clone(), ..Default::default() });
+    let expired = issuer.mint(&MintOptions { user_id: "dev-user".into(), claims, ttl_secs: -60, ..Default::default() });
+    let (Ok(valid), Ok(expired)) = (valid, expired) else {
+        eprintln!("error: cannot mint dev tokens");
+        return ExitCode::FAILURE;
+    };
+    let event = |path: &str, token: &str| {
+        json!({
+            "type": "REQUEST",
+            "methodArn": format!("arn:aws:execute-api:us-east-1:123456789012:devapi/dev/GET{path}"),
+            "httpMethod": "GET",
+            "path": path,
+            "headers": { "cookie": format!("sAccessToken={token}") },
+        })
+        .to_string()
+    };
+    let curl = |path: &str, token: &str| {
+        format!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{}'", event(path, token))
+    };
+    println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
+    println!("session-authorizer (dev) listening on http://{addr}; embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json");
+    println!("# allow (valid session, principalId dev-user):");
+    println!("{}", curl("/items", &valid));
+    println!("# 401 (expired access token: the client should refresh):");
+    println!("{}", curl("/items", &expired));
+    println!("# 403 (/admin/** needs the admin role; this session has only user):");
+    println!("{}", curl("/admin/users", &valid));
+    println!("# ready when JWKS is loaded: curl -s http://{addr}/readyz");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The AWS Lambda authorizer contract over HTTP (`POST /authorize`): REST `REQUEST`/`TOKEN`
+//! events, HTTP API payload 2.0 (and 1.0), and AppSync, detected from the event itself.
+//!
+//! Events are read with borrowed, typed serde structs holding only the fields a decision needs;
+//! responses are written in the exact shape of the SuperTokens docs' Node handler.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::claims::invalid_claim_body;
+use crate::config::{HttpApiResponse, LambdaSettings};
+use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("request body is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "not a Lambda authorizer event: expected `type` REQUEST or TOKEN with `methodArn`, `version` \"2.0\" with `routeArn`, or AppSync `authorizationToken` with `requestContext.apiId`"
+    )]
+    Unrecognised,
+    #[error("{kind} event is missing `{field}`")]
+    Missing { kind: &'static str, field: &'static str },
+}
+
+/// Header map as sent by API Gateway: names in any case, values possibly `null`.
+#[derive(Debug, Default)]
+struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Headers<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of header names to string values")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Headers::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8).min(64));
+                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Cow<'a, str>>>()? {
+                    if let Some(v) = v {
+                        out.push((k, v));
+                    }
+                }
+                Ok(Headers(out))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// `multiValueHeaders`: names to lists of values.
+#[derive(Debug, Default)]
+struct MultiHeaders<'a>(Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MultiHeaders<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = MultiHeaders<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of header names to lists of string values")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MultiHeaders::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()? {
+                    if let Some(v) = v {
+                        out.push((k, v));
+                    }
+                }
+                Ok(MultiHeaders(out))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HttpContext<'a> {
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestContext<'a> {
+    #[serde(borrow, default)]
+    api_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    http: Option<HttpContext<'a>>,
+}
+
+/// The union of the fields we read from every event kind.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    method_arn: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    route_arn: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    authorization_token: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    http_method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    raw_path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    raw_query_string: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    headers: Headers<'a>,
+    #[serde(borrow, default)]
+    multi_value_headers: MultiHeaders<'a>,
+    #[serde(borrow, default)]
+    cookies: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    request_context: Option<RequestContext<'a>>,
+}
+
+/// Which contract the response follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// IAM policy on this resource ARN.
+    Policy { resource: String },
+    /// HTTP API simple response.
+    Simple,
+    AppSync,
+}
+
+/// A decoded event: the request to decide and how to answer it.
+pub struct Decoded<'a> {
+    pub request: AuthRequest<'a>,
+    pub reply: Reply,
+}
+
+impl<'a> RawEvent<'a> {
+    /// Case-insensitive header lookup: `headers` first, then `multiValueHeaders`.
+    fn header(&self, name: &str) -> Option<Cow<'a, str>> {
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            return Some(v.clone());
+        }
+        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        vs.first().cloned()
+    }
+
+    /// Every cookie the event carries, joined: the `cookie` header (or its multi-value form),
+    /// then HTTP API v2's `cookies` array. The first occurrence of a name wins downstream.
+    fn cookie_header(&self) -> Option<Cow<'a, str>> {
+        let mut parts: Vec<Cow<'a, str>> = Vec::new();
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+            parts.push(v.clone());
+        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+            parts.extend(vs.iter().cloned());
+        }
+        if let Some(cs) = &self.cookies {
+            parts.extend(cs.iter().cloned());
+        }
+        match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Cow::Owned(parts.iter().map(|c| c.as_ref()).collect::<Vec<_>>().join("; "))),
+        }
+    }
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{VERB}/{path...}` -> (verb, /path).
+fn split_method_arn(arn: &str) -> Option<(&str, String)> {
+    let mut parts = arn.splitn(4, '/');
+    let _api = parts.next()?;
+    let _stage = parts.next()?;
+    let verb = parts.next()?;
+    let path = parts.next().unwrap_or("");
+    Some((verb, format!("/{path}")))
+}
+
+pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'a>, EventError> {
+    let ev: RawEvent<'_> = serde_json::from_slice(body)?;
+    let is_v2 = ev.version.as_deref() == Some("2.0");
+    let kind = ev.kind.as_deref();
+    if is_v2 {
+        let route_arn = ev.route_arn.clone().ok_or(EventError::Missing { kind: "HTTP API 2.0", field: "routeArn" })?;
+        let method = ev
+            .request_context
+            .as_ref()
+            .and_then(|c| c.http.as_ref())
+            .and_then(|h| h.method.clone())
+            .ok_or(EventError::Missing { kind: "HTTP API 2.0", field: "requestContext.http.method" })?;
+        let raw_path = ev.raw_path.clone().unwrap_or(Cow::Borrowed("/"));
+        let path = match ev.raw_query_string.as_deref() {
+            Some(q) if !q.is_empty() => Cow::Owned(format!("{raw_path}?{q}")),
+            _ => raw_path,
+        };
+        let reply = match settings.http_api_response {
+            HttpApiResponse::Simple => Reply::Simple,
+            HttpApiResponse::Iam => Reply::Policy { resource: route_arn.into_owned() },
+        };
+        return Ok(Decoded { request: http_like(&ev, FrontDoor::LambdaHttpApi, method, path), reply });
+    }
+    match kind {
+        Some("REQUEST") => {
+            let arn = ev.method_arn.clone().ok_or(EventError::Missing { kind: "REQUEST", field: "methodArn" })?;
+            let (arn_verb, arn_path) = split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
+            let method = ev.http_method.clone().unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
+            let path = ev.path.clone().unwrap_or(Cow::Owned(arn_path));
+            let request = http_like(&ev, FrontDoor::LambdaRequest, method, path);
+            Ok(Decoded { request, reply: Reply::Policy { resource: arn.into_owned() } })
+        }
+        Some("TOKEN") => {
+            let arn = ev.method_arn.clone().ok_or(EventError::Missing { kind: "TOKEN", field: "methodArn" })?;
+            let token = ev.authorization_token.clone().ok_or(EventError::Missing { kind: "TOKEN", field: "authorizationToken" })?;
+            let (verb, path) = split_method_arn(&arn).ok_or(EventError::Missing { kind: "TOKEN", field: "methodArn verb and path" })?;
+            let request = token_request(FrontDoor::LambdaToken, token, verb.to_owned(), path);
+            Ok(Decoded { request, reply: Reply::Policy { resource: arn.into_owned() } })
+        }
+        Some(_) => Err(EventError::Unrecognised),
+        None => {
+            let api_id = ev.request_context.as_ref().and_then(|c| c.api_id.as_ref());
+            match (&ev.authorization_token, api_id) {
+                (Some(token), Some(_)) => Ok(Decoded {
+                    request: token_request(FrontDoor::AppSync, token.clone(), "POST".into(), "/graphql".into()),
+                    reply: Reply::AppSync,
+                }),
+                _ => Err(EventError::Unrecognised),
+            }
+        }
+    }
+}
+
+fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>, path: Cow<'a, str>) -> AuthRequest<'a> {
+    AuthRequest {
+        front_door,
+        method,
+        path,
+        authorization: ev.header("authorization"),
+        cookie: ev.cookie_header(),
+        anti_csrf: ev.header("anti-csrf"),
+        has_rid: ev.header("rid").is_some(),
+    }
+}
+
+/// TOKEN and AppSync events carry one value: a `Bearer` header or the bare token.
+fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String, path: String) -> AuthRequest<'a> {
+    let authorization = if token.starts_with("Bearer ") { token } else { Cow::Owned(format!("Bearer {token}")) };
+    AuthRequest {
+        front_door,
+        method: Cow::Owned(method),
+        path: Cow::Owned(path),
+        authorization: Some(authorization),
+        cookie: None,
+        anti_csrf: None,
+        has_rid: false,
+    }
+}
+
+#[derive(Serialize)]
+struct Statement<'a> {
+    #[serde(rename = "Action")]
+    action: &'static str,
+    #[serde(rename = "Effect")]
+    effect: &'static str,
+    #[serde(rename = "Resource")]
+    resource: &'a str,
+}
+
+#[derive(Serialize)]
+struct PolicyDocument<'a> {
+    #[serde(rename = "Version")]
+    version: &'static str,
+    #[serde(rename = "Statement")]
+    statement: [Statement<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyResponse<'a> {
+    principal_id: &'a str,
+    policy_document: PolicyDocument<'a>,
+    context: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SimpleResponse {
+    is_authorized: bool,
+    context: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppSyncResponse {
+    is_authorized: bool,
+    resolver_context: Map<String, Value>,
+    ttl_override: u64,
+}
+
+/// The HTTP answer of `/authorize`: status and JSON body.
+pub struct Rendered {
+    pub status: u16,
+    pub body: String,
+}
+
+pub const UNAUTHORIZED_BODY: &str = r#"{"message":"Unauthorized"}"#;
+
+/// Maps a decision onto the contract of the event it answers.
+pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Rendered {
+    let (allow, principal, context) = match decision {
+        Decision::Allow { session, effects } => (true, session.user_id.as_str(), allow_context(session, &effects.set_cookies)),
+        Decision::Anonymous => (true, "", anonymous_context()),
+        Decision::InvalidClaims { errors } => {
+            let mut c = Map::new();
+            c.insert("body".into(), Value::String(invalid_claim_body(errors)));
+            c.insert("setCookie".into(), Value::String(String::new()));
+            (false, "", c)
+        }
+        Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => {
+            return Rendered { status: 401, body: UNAUTHORIZED_BODY.into() };
+        }
+        Decision::Error { .. } => {
+            return Rendered { status: 500, body: r#"{"message":"Internal server error"}"#.into() };
+        }
+    };
+    let body = match reply {
+        Reply::Policy { resource } => serde_json::to_string(&PolicyResponse {
+            principal_id: principal,
+            policy_document: PolicyDocument {
+                version: "2012-10-17",
+                statement: [Statement {
+                    action: "execute-api:Invoke",
+                    effect: if allow { "Allow" } else { "Deny" },
+                    resource,
+                }],
+            },
+            context,
+        }),
+        Reply::Simple => serde_json::to_string(&SimpleResponse { is_authorized: allow, context }),
+        Reply::AppSync => {
+            let ttl = match decision {
+                Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
+                _ => 0,
+            };
+            let mut resolver_context = context;
+            resolver_context.remove("setCookie");
+            serde_json::to_string(&AppSyncResponse { is_authorized: allow, resolver_context, ttl_override: ttl })
+        }
+    };
+    match body {
+        Ok(body) => Rendered { status: 200, body },
+        Err(_) => Rendered { status: 500, body: r#"{"message":"Internal server error"}"#.into() },
+    }
+}
+
+fn allow_context(session: &SessionInfo, set_cookies: &[String]) -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("setCookie".into(), Value::String(set_cookies.join(", ")));
+    c.insert("userId".into(), Value::String(session.user_id.clone()));
+    if let Some(t) = &session.tenant_id {
+        c.insert("tenantId".into(), Value::String(t.clone()));
+    }
+    c.insert("sessionHandle".into(), Value::String(session.session_handle.clone()));
+    c
+}
+
+fn anonymous_context() -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("setCookie".into(), Value::String(String::new()));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> LambdaSettings {
+        LambdaSettings::default()
+    }
+
+    #[test]
+    fn detects_each_kind() {
+        let rest = br#"{"type":"REQUEST","methodArn":"arn:aws:execute-api:r:a:api/prod/GET/items/1","httpMethod":"GET","path":"/items/1","headers":{"Cookie":"sAccessToken=x","X":null},"multiValueHeaders":{"Authorization":["Bearer y"]}}"#;
+        let d = decode(rest, &settings()).expect("rest");
+        assert_eq!(d.request.front_door, FrontDoor::LambdaRequest);
+        assert_eq!(d.request.cookie.as_deref(), Some("sAccessToken=x"));
+        assert_eq!(d.request.authorization.as_deref(), Some("Bearer y"));
+        let token = br#"{"type":"TOKEN","authorizationToken":"abc","methodArn":"arn:aws:execute-api:r:a:api/prod/POST/a/b"}"#;
+        let d = decode(token, &settings()).expect("token");
+        assert_eq!(d.request.method, "POST");
+        assert_eq!(d.request.path, "/a/b");
+        assert_eq!(d.request.authorization.as_deref(), Some("Bearer abc"));
+        let v2 = br#"{"version":"2.0","type":"REQUEST","routeArn":"arn:x","rawPath":"/p","rawQueryString":"a=1","cookies":["a=1","sAccessToken=t"],"requestContext":{"http":{"method":"PUT"}}}"#;
+        let d = decode(v2, &settings()).expect("v2");
+        assert_eq!(d.reply, Reply::Simple);
+        assert_eq!(d.request.path, "/p?a=1");
+        assert_eq!(d.request.cookie.as_deref(), Some("a=1; sAccessToken=t"));
+        let appsync = br#"{"authorizationToken":"t","requestContext":{"apiId":"x"}}"#;
+        assert_eq!(decode(appsync, &settings()).expect("appsync").reply, Reply::AppSync);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(matches!(decode(b"{", &settings()), Err(EventError::Json(_))));
+        assert!(matches!(decode(b"{}", &settings()), Err(EventError::Unrecognised)));
+        let e = decode(br#"{"type":"REQUEST"}"#, &settings()).err().expect("missing");
+        assert_eq!(e.to_string(), "REQUEST event is missing `methodArn`");
+        assert!(matches!(decode(br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, &settings()), Err(EventError::Json(_))));
+    }
+
+    #[test]
+    fn unauthorized_is_a_401() {
+        let r = render(&Decision::TryRefresh { reason: String::new() }, &Reply::Simple, &settings(), 0);
+        assert_eq!((r.status, r.body.as_str()), (401, UNAUTHORIZED_BODY));
+    }
+}

@@ -1,0 +1,67 @@
+//! Protocol adapters: each turns its wire format into an `AuthRequest` and renders the
+//! `Decision`; `router` puts the HTTP ones behind one axum `Router`.
+
+pub mod lambda;
+pub mod ops;
+
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use tower::ServiceBuilder;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let server = &state.settings.server;
+    let limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overload_response))
+        .load_shed()
+        .concurrency_limit(server.max_concurrency.max(1))
+        .timeout(Duration::from_millis(server.request_timeout_ms.max(1)));
+    Router::new()
+        .route("/authorize", post(authorize))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(limits)
+        .with_state(state)
+}
+
+async fn overload_response(err: BoxError) -> Response {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"request timed out"}"#.into())
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"overloaded, retry later"}"#.into())
+    } else {
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal server error"}"#.into())
+    }
+}
+
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// `POST /authorize`: the Lambda authorizer contract.
+async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
+    let lambda = &state.settings.lambda;
+    let decoded = match lambda::decode(&body, lambda) {
+        Ok(d) => d,
+        Err(e) => {
+            let body = serde_json::json!({ "message": e.to_string() }).to_string();
+            return json_response(StatusCode::BAD_REQUEST, body);
+        }
+    };
+    let decision = state.authorizer.decide(&decoded.request).await;
+    let rendered = lambda::render(&decision, &decoded.reply, lambda, state.clock.now_ms());
+    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, rendered.body)
+}

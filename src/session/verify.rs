@@ -1,0 +1,101 @@
+//! Signature and time checks of a parsed access token against the JWKS: RS256 only, key by
+//! `kid` (every key for v2), `exp`/`nbf`/`iat` as jose checks them, no leeway unless configured.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use crate::session::jwks::{JwksCache, JwksError};
+use crate::session::token::{ParsedToken, node_base64_decode};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("algorithm `{0}` is not accepted (RS256 only)")]
+    Algorithm(String),
+    #[error("`crit` header parameters are not supported")]
+    Crit,
+    #[error("header parameter `{0}` is not accepted")]
+    Header(&'static str),
+    #[error("kid is missing or not a string")]
+    Kid,
+    #[error(transparent)]
+    Keys(#[from] JwksError),
+    #[error("signature does not verify")]
+    Signature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid (nbf)")]
+    NotYetValid,
+    #[error("claim `{0}` has the wrong type")]
+    ClaimType(&'static str),
+}
+
+/// Verifies signature and times; `now_ms` is the caller's clock, `skew_ms` the configured leeway.
+pub async fn verify_token(token: &ParsedToken, jwks: &JwksCache, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
+    check_header(token)?;
+    if token.version >= 3 {
+        let kid = token.kid.as_deref().ok_or(VerifyError::Kid)?;
+        let key = jwks.key_for(kid).await?;
+        if !signature_ok(token.signature(), token.signing_input(), &key) {
+            return Err(VerifyError::Signature);
+        }
+    } else {
+        // Legacy v1/v2 tokens carry no kid and a standard-base64 signature: try every key.
+        let keys = jwks.all_keys().await?;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(node_base64_decode(token.signature()));
+        if !keys.iter().any(|k| signature_ok(&sig, token.signing_input(), k)) {
+            return Err(VerifyError::Signature);
+        }
+    }
+    check_times(token, now_ms, skew_ms)
+}
+
+fn check_header(token: &ParsedToken) -> Result<(), VerifyError> {
+    match token.header.get("alg") {
+        Some(Value::String(a)) if a == "RS256" => {}
+        Some(Value::String(a)) => return Err(VerifyError::Algorithm(a.clone())),
+        _ => return Err(VerifyError::Algorithm(String::new())),
+    }
+    if token.header.contains_key("crit") {
+        return Err(VerifyError::Crit);
+    }
+    // jose only honours `b64` through `crit`; an unencoded payload is never a SuperTokens token.
+    if token.header.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
+        return Err(VerifyError::Header("b64"));
+    }
+    Ok(())
+}
+
+fn signature_ok(signature: &str, message: &[u8], key: &Arc<DecodingKey>) -> bool {
+    jsonwebtoken::crypto::verify(signature, message, key, Algorithm::RS256).unwrap_or(false)
+}
+
+/// jose's `exp`/`nbf`/`iat` rules (seconds, `now = floor(Date.now()/1000)`), then the SDK's own
+/// `expiryTime < Date.now()` check: with no leeway a token is valid iff `now_ms < exp * 1000`.
+fn check_times(token: &ParsedToken, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
+    let now_s = (now_ms / 1000) as f64;
+    let skew_s = (skew_ms / 1000) as f64;
+    let number = |key: &'static str| -> Result<Option<f64>, VerifyError> {
+        match token.payload.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or(VerifyError::ClaimType(key)),
+        }
+    };
+    if let Some(nbf) = number("nbf")?
+        && nbf > now_s + skew_s
+    {
+        return Err(VerifyError::NotYetValid);
+    }
+    if let Some(exp) = number("exp")?
+        && exp <= now_s - skew_s
+    {
+        return Err(VerifyError::Expired);
+    }
+    number("iat")?;
+    if token.expiry_ms() + (skew_ms as f64) < now_ms as f64 {
+        return Err(VerifyError::Expired);
+    }
+    Ok(())
+}

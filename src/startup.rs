@@ -1,0 +1,117 @@
+//! Builds the listener and state, keeps the JWKS warm in the background, and serves until
+//! SIGTERM or Ctrl-C, letting requests in flight finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::protocol::router;
+use crate::state::{AppState, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let addr = settings.server.http_listen;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+        let state = AppState::new(settings, clock)?;
+        Ok(Self { listener, address, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let refresher = tokio::spawn(keep_jwks_warm(self.state.clone()));
+        let app = router(self.state.clone());
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        refresher.abort();
+        result.map_err(StartupError::Serve)
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
+/// before they expire, so requests rarely wait on a fetch.
+async fn keep_jwks_warm(state: AppState) {
+    let jwks = state.authorizer.jwks.clone();
+    let max_age = Duration::from_secs(state.settings.supertokens.jwks_refresh_interval_secs);
+    let mut retry = Duration::from_millis(200);
+    loop {
+        let status = jwks.status();
+        let due = match status.age_ms {
+            None => true,
+            Some(age) => Duration::from_millis(age) + max_age / 10 >= max_age,
+        };
+        if due {
+            let generation_seen = u64::MAX;
+            match jwks.reload_now(generation_seen).await {
+                Ok(()) => retry = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64, "JWKS not loaded");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+        }
+        state.update_gauges();
+        let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
+        let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
+        tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,91 @@
+//! `AppState`: everything a request handler needs, built once from the settings.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::decision::{Authorizer, DecisionSettings};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::session::core::{CoreClient, parse_connection_uri};
+use crate::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot build the core client: {0}")]
+    Core(#[from] crate::session::core::CoreError),
+    #[error("cannot create metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub authorizer: Arc<Authorizer>,
+    pub metrics: Arc<Metrics>,
+    pub clock: SharedClock,
+}
+
+/// The core's JWKS, counted in `jwks_fetch_total`.
+struct MeteredJwks {
+    core: CoreClient,
+    metrics: Arc<Metrics>,
+}
+
+impl JwksSource for MeteredJwks {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+        Box::pin(async move {
+            let result = self.core.fetch_jwks().await;
+            let label = if result.is_ok() { "ok" } else { "error" };
+            self.metrics.jwks_fetches.with_label_values(&[label]).inc();
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "JWKS fetch failed");
+            }
+            result
+        })
+    }
+}
+
+impl AppState {
+    pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
+        let st = &settings.supertokens;
+        let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
+        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?;
+        let metrics = Arc::new(Metrics::new()?);
+        let jwks = Arc::new(JwksCache::new(
+            MeteredJwks { core: core.clone(), metrics: metrics.clone() },
+            clock.clone(),
+            JwksPolicy {
+                max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
+                cooldown_ms: st.jwks_cooldown_ms,
+                max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
+            },
+        ));
+        let policy = Policy::new(&settings.routes).map_err(StateError::Config)?;
+        let authorizer = Arc::new(Authorizer {
+            settings: DecisionSettings::from_settings(&settings),
+            policy,
+            jwks,
+            core: Arc::new(core),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        });
+        Ok(Self { settings: Arc::new(settings), authorizer, metrics, clock })
+    }
+
+    /// Ready once signing keys are held and not past the stale allowance.
+    pub fn ready(&self) -> bool {
+        self.authorizer.jwks.status().usable
+    }
+
+    pub fn update_gauges(&self) {
+        let status = self.authorizer.jwks.status();
+        self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
+        self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+    }
+}
