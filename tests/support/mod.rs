@@ -1,0 +1,167 @@
+//! Test helpers: the stub core (the embedded issuer), our service on a free port, the Node SDK
+//! oracle process, and API Gateway event builders.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use session_authorizer::config::Settings;
+use session_authorizer::dev::Issuer;
+use session_authorizer::startup::Application;
+
+/// A stub SuperTokens core on a free loopback port.
+pub struct StubCore {
+    pub issuer: Arc<Issuer>,
+    pub addr: SocketAddr,
+}
+
+impl StubCore {
+    pub async fn start() -> Self {
+        let issuer = Issuer::new().expect("issuer");
+        let addr = issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("serve stub core");
+        Self { issuer, addr }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Our service, in-process, on a free port.
+pub struct Service {
+    pub addr: SocketAddr,
+    pub state: session_authorizer::state::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Service {
+    pub async fn start(mut settings: Settings) -> Self {
+        settings.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let app = Application::build(settings).await.expect("build app");
+        let addr = app.address();
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self { addr, state, stop: Some(tx) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs an event to `/authorize`: (status, JSON body).
+    pub async fn authorize(&self, event: &Value) -> (u16, Value) {
+        let r = reqwest::Client::new().post(self.url("/authorize")).json(event).send().await.expect("authorize");
+        let status = r.status().as_u16();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Settings pointing at a stub core, with TOML overrides.
+pub fn settings(core_uri: &str, toml: &str) -> Settings {
+    let mut s = Settings::from_toml_str(toml).expect("settings");
+    s.supertokens.connection_uri = core_uri.to_owned();
+    s
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The real supertokens-node running the docs' Lambda authorizer (tests/oracle/harness.js).
+pub struct Oracle {
+    child: Child,
+    pub port: u16,
+}
+
+impl Oracle {
+    pub fn start(config: &Value) -> Self {
+        let dir = repo_path("tests/oracle");
+        assert!(
+            dir.join("node_modules/supertokens-node").exists(),
+            "supertokens-node is not installed: run `npm ci --prefix tests/oracle` (scripts/test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("harness.js"))
+            .env("ORACLE_CONFIG", config.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node (is Node.js installed?)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("oracle output");
+        let port = line
+            .trim()
+            .strip_prefix("ORACLE_LISTENING ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("oracle did not start: {line:?}"));
+        Self { child, port }
+    }
+
+    pub async fn authorize(&self, event: &Value, options: &Value) -> Value {
+        let url = format!("http://127.0.0.1:{}/authorize", self.port);
+        let body = json!({ "event": event, "options": options });
+        for attempt in 0..3 {
+            match reqwest::Client::new().post(&url).json(&body).send().await {
+                Ok(r) => return r.json::<Value>().await.expect("oracle json"),
+                Err(e) if attempt < 2 => {
+                    eprintln!("oracle call failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("oracle unreachable: {e}"),
+            }
+        }
+        Value::Null
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const METHOD_ARN_PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod";
+
+/// A REST API `REQUEST` authorizer event.
+pub fn rest_event(method: &str, path: &str, headers: &[(&str, String)]) -> Value {
+    let mut h = serde_json::Map::new();
+    for (k, v) in headers {
+        h.insert((*k).to_owned(), Value::String(v.clone()));
+    }
+    json!({
+        "type": "REQUEST",
+        "methodArn": format!("{METHOD_ARN_PREFIX}/{method}{path}"),
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": h,
+        "multiValueHeaders": {},
+        "queryStringParameters": {},
+        "pathParameters": {},
+        "stageVariables": {},
+        "requestContext": {"accountId": "123456789012", "apiId": "abcdef123", "stage": "prod", "httpMethod": method, "path": format!("/prod{path}")}
+    })
+}
