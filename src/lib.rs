@@ -1,6 +1,16 @@
 //! session-authorizer: decides, for every request an API gateway forwards, whether it carries a
 //! valid SuperTokens session, with the decisions of supertokens-node's `getSession`.
 #![forbid(unsafe_code)]
+// Request paths never panic: no unwrap/expect/indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod claims;
 pub mod clock;

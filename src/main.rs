@@ -12,7 +12,11 @@ use session_authorizer::startup::Application;
 use session_authorizer::telemetry;
 
 #[derive(Parser)]
-#[command(name = "session-authorizer", version, about = "SuperTokens session authorizer for API gateways")]
+#[command(
+    name = "session-authorizer",
+    version,
+    about = "SuperTokens session authorizer for API gateways"
+)]
 struct Cli {
     /// Configuration file (TOML); SESSION_AUTHORIZER__<SECTION>__<KEY> variables override it.
     #[arg(long, global = true, default_value = "config.toml")]
@@ -48,7 +52,11 @@ async fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Settings::load(path, false) {
         Ok(settings) => {
-            println!("# {}: valid\n{}", path.display(), settings.to_redacted_toml());
+            println!(
+                "# {}: valid\n{}",
+                path.display(),
+                settings.to_redacted_toml()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -130,8 +138,17 @@ async fn dev(listen: SocketAddr) -> ExitCode {
     let mut claims = serde_json::Map::new();
     claims.insert("st-role".into(), json!({"v": ["user"], "t": 0}));
     claims.insert("st-ev".into(), json!({"v": true, "t": 0}));
-    let valid = issuer.mint(&MintOptions { user_id: "dev-user".into(), claims: claims.clone(), ..Default::default() });
-    let expired = issuer.mint(&MintOptions { user_id: "dev-user".into(), claims, ttl_secs: -60, ..Default::default() });
+    let valid = issuer.mint(&MintOptions {
+        user_id: "dev-user".into(),
+        claims: claims.clone(),
+        ..Default::default()
+    });
+    let expired = issuer.mint(&MintOptions {
+        user_id: "dev-user".into(),
+        claims,
+        ttl_secs: -60,
+        ..Default::default()
+    });
     let (Ok(valid), Ok(expired)) = (valid, expired) else {
         eprintln!("error: cannot mint dev tokens");
         return ExitCode::FAILURE;
@@ -147,10 +164,17 @@ async fn dev(listen: SocketAddr) -> ExitCode {
         .to_string()
     };
     let curl = |path: &str, token: &str| {
-        format!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{}'", event(path, token))
+        format!(
+            "curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{}'",
+            event(path, token)
+        )
     };
-    println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
-    println!("session-authorizer (dev) listening on http://{addr}; embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json");
+    println!(
+        "WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production."
+    );
+    println!(
+        "session-authorizer (dev) listening on http://{addr}; embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json"
+    );
     println!("# allow (valid session, principalId dev-user):");
     println!("{}", curl("/items", &valid));
     println!("# 401 (expired access token: the client should refresh):");

@@ -34,7 +34,13 @@ impl Route {
         let methods = if settings.methods.iter().any(|m| m == "*") {
             None
         } else {
-            Some(settings.methods.iter().map(|m| m.to_ascii_uppercase()).collect())
+            Some(
+                settings
+                    .methods
+                    .iter()
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect(),
+            )
         };
         let validators = settings
             .claims
@@ -52,7 +58,10 @@ impl Route {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        let method_ok = self.methods.as_ref().is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)));
+        let method_ok = self
+            .methods
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)));
         method_ok && self.glob.is_match(path)
     }
 }
@@ -65,7 +74,10 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(settings: &[RouteSettings]) -> Result<Self, String> {
-        let routes = settings.iter().map(Route::compile).collect::<Result<Vec<_>, _>>()?;
+        let routes = settings
+            .iter()
+            .map(Route::compile)
+            .collect::<Result<Vec<_>, _>>()?;
         let fallback = Route::compile(&RouteSettings {
             methods: vec!["*".into()],
             path: "/**".into(),
@@ -80,7 +92,10 @@ impl Policy {
     pub fn route_for(&self, method: &str, path_and_query: &str) -> &Route {
         let path = path_and_query.split(['?', '#']).next().unwrap_or("/");
         let path = if path.is_empty() { "/" } else { path };
-        self.routes.iter().find(|r| r.matches(method, path)).unwrap_or(&self.fallback)
+        self.routes
+            .iter()
+            .find(|r| r.matches(method, path))
+            .unwrap_or(&self.fallback)
     }
 }
 
@@ -105,10 +120,22 @@ mod tests {
             route(&["*"], "/items/*", SessionRequirement::Required),
         ])
         .expect("policy");
-        assert_eq!(p.route_for("post", "/admin/x/y?z=1").session, SessionRequirement::Required);
-        assert_eq!(p.route_for("GET", "/admin/x").session, SessionRequirement::Optional);
-        assert_eq!(p.route_for("GET", "/items/1").session, SessionRequirement::Required);
-        assert_eq!(p.route_for("GET", "/items/1/2").session, SessionRequirement::Optional);
+        assert_eq!(
+            p.route_for("post", "/admin/x/y?z=1").session,
+            SessionRequirement::Required
+        );
+        assert_eq!(
+            p.route_for("GET", "/admin/x").session,
+            SessionRequirement::Optional
+        );
+        assert_eq!(
+            p.route_for("GET", "/items/1").session,
+            SessionRequirement::Required
+        );
+        assert_eq!(
+            p.route_for("GET", "/items/1/2").session,
+            SessionRequirement::Optional
+        );
         assert_eq!(p.route_for("GET", "").pattern, "/**");
     }
 

@@ -17,7 +17,10 @@ pub enum StartupError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -33,12 +36,23 @@ impl Application {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
         let addr = settings.server.http_listen;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
         let state = AppState::new(settings, clock)?;
-        Ok(Self { listener, address, state })
+        Ok(Self {
+            listener,
+            address,
+            state,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -50,10 +64,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains connections.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
         let refresher = tokio::spawn(keep_jwks_warm(self.state.clone()));
         let app = router(self.state.clone());
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         refresher.abort();
         result.map_err(StartupError::Serve)
     }
@@ -89,7 +108,10 @@ async fn keep_jwks_warm(state: AppState) {
         }
         state.update_gauges();
         let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
-        let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
+        let wait = max_age
+            .saturating_sub(max_age / 10)
+            .saturating_sub(age)
+            .max(Duration::from_secs(1));
         tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
     }
 }

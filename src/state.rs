@@ -38,7 +38,9 @@ struct MeteredJwks {
 }
 
 impl JwksSource for MeteredJwks {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+    fn fetch(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
         Box::pin(async move {
             let result = self.core.fetch_jwks().await;
             let label = if result.is_ok() { "ok" } else { "error" };
@@ -55,10 +57,17 @@ impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
-        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?;
+        let core = CoreClient::new(
+            hosts,
+            st.api_key.clone(),
+            Duration::from_millis(st.core_timeout_ms),
+        )?;
         let metrics = Arc::new(Metrics::new()?);
         let jwks = Arc::new(JwksCache::new(
-            MeteredJwks { core: core.clone(), metrics: metrics.clone() },
+            MeteredJwks {
+                core: core.clone(),
+                metrics: metrics.clone(),
+            },
             clock.clone(),
             JwksPolicy {
                 max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
@@ -75,7 +84,12 @@ impl AppState {
             clock: clock.clone(),
             metrics: metrics.clone(),
         });
-        Ok(Self { settings: Arc::new(settings), authorizer, metrics, clock })
+        Ok(Self {
+            settings: Arc::new(settings),
+            authorizer,
+            metrics,
+            clock,
+        })
     }
 
     /// Ready once signing keys are held and not past the stale allowance.
@@ -85,7 +99,11 @@ impl AppState {
 
     pub fn update_gauges(&self) {
         let status = self.authorizer.jwks.status();
-        self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
-        self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+        self.metrics
+            .jwks_keys
+            .set(i64::try_from(status.keys).unwrap_or(i64::MAX));
+        self.metrics
+            .jwks_age
+            .set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
     }
 }

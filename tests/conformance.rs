@@ -53,11 +53,15 @@ impl Profile {
             Profile::ViaHeader => "VIA_CUSTOM_HEADER",
             _ => "AUTO",
         };
-        let claims: Vec<String> = validators.iter().map(|v| toml_inline(v)).collect();
+        let claims: Vec<String> = validators.iter().map(toml_inline).collect();
         format!(
             "[supertokens]\napi_domain = \"{api}\"\nwebsite_domain = \"{web}\"\nanti_csrf = \"{anti_csrf}\"\nuse_dynamic_access_token_signing_key = {}\nemail_verification = \"{}\"\n\n[[routes]]\npath = \"/**\"\ncheck_database = {check_database}\nclaims = [{}]\n",
             self != Profile::StaticKeys,
-            if self == Profile::EvRequired { "REQUIRED" } else { "OFF" },
+            if self == Profile::EvRequired {
+                "REQUIRED"
+            } else {
+                "OFF"
+            },
             claims.join(", ")
         )
     }
@@ -102,8 +106,14 @@ fn oracle_validator(v: &Value) -> Value {
 /// A decision reduced to what both sides must agree on.
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
-    Allow { principal: String, set_cookie: String },
-    Deny { body: Value, set_cookie: String },
+    Allow {
+        principal: String,
+        set_cookie: String,
+    },
+    Deny {
+        body: Value,
+        set_cookie: String,
+    },
     Unauthorized,
     Error,
 }
@@ -133,15 +143,35 @@ fn policy_outcome(r: &Value) -> Outcome {
     let stmt = &r["policyDocument"]["Statement"][0];
     assert_eq!(r["policyDocument"]["Version"], "2012-10-17");
     assert_eq!(stmt["Action"], "execute-api:Invoke");
-    assert!(stmt["Resource"].as_str().is_some_and(|s| s.starts_with(support::METHOD_ARN_PREFIX)), "resource: {r}");
-    let set_cookie = normalise_set_cookie(r["context"]["setCookie"].as_str().expect("setCookie is always a string"));
+    assert!(
+        stmt["Resource"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(support::METHOD_ARN_PREFIX)),
+        "resource: {r}"
+    );
+    let set_cookie = normalise_set_cookie(
+        r["context"]["setCookie"]
+            .as_str()
+            .expect("setCookie is always a string"),
+    );
     let principal = r["principalId"].as_str().unwrap_or_default().to_owned();
     match stmt["Effect"].as_str() {
-        Some("Allow") => Outcome::Allow { principal, set_cookie },
+        Some("Allow") => Outcome::Allow {
+            principal,
+            set_cookie,
+        },
         Some("Deny") => {
             assert_eq!(principal, "");
-            let body: Value = serde_json::from_str(r["context"]["body"].as_str().expect("body is a JSON string")).expect("body json");
-            Outcome::Deny { body: normalise_body(body), set_cookie }
+            let body: Value = serde_json::from_str(
+                r["context"]["body"]
+                    .as_str()
+                    .expect("body is a JSON string"),
+            )
+            .expect("body json");
+            Outcome::Deny {
+                body: normalise_body(body),
+                set_cookie,
+            }
         }
         other => panic!("effect {other:?}"),
     }
@@ -158,14 +188,29 @@ fn normalise_set_cookie(s: &str) -> String {
             for attr in c.split("; ") {
                 if let Some(date) = attr.strip_prefix("Expires=") {
                     let when = httpdate::parse_http_date(date).expect("Expires is an HTTP date");
-                    let year_ahead = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400);
-                    let diff = year_ahead.duration_since(when).or_else(|e| Ok::<_, ()>(e.duration())).expect("diff");
-                    assert!(diff.as_secs() < 30, "cookie should expire a year from now: {date}");
+                    let year_ahead =
+                        std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400);
+                    let diff = year_ahead
+                        .duration_since(when)
+                        .or_else(|e| Ok::<_, ()>(e.duration()))
+                        .expect("diff");
+                    assert!(
+                        diff.as_secs() < 30,
+                        "cookie should expire a year from now: {date}"
+                    );
                     out.push("Expires=<date>".to_owned());
                 } else if let Some(jwt) = attr.strip_prefix("sAccessToken=") {
                     let payload = jwt.split('.').nth(1).expect("jwt");
-                    let p: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-                    assert!(p["parentRefreshTokenHash1"].is_null(), "the new token has no parent hash");
+                    let p: Value = serde_json::from_slice(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(payload)
+                            .expect("b64"),
+                    )
+                    .expect("json");
+                    assert!(
+                        p["parentRefreshTokenHash1"].is_null(),
+                        "the new token has no parent hash"
+                    );
                     out.push(format!("sAccessToken=<jwt sub={}>", p["sub"]));
                 } else {
                     out.push(attr.to_owned());
@@ -189,6 +234,9 @@ fn normalise_body(mut body: Value) -> Value {
     body
 }
 
+type OutcomeCheck = fn(&Outcome) -> bool;
+type IssuerHook = Box<dyn Fn(&Issuer)>;
+
 struct Case {
     name: &'static str,
     profile: Profile,
@@ -198,14 +246,30 @@ struct Case {
     validators: Vec<Value>,
     check_database: bool,
     /// Deliberate difference: (what Node answers, what we answer).
-    diverges: Option<(fn(&Outcome) -> bool, fn(&Outcome) -> bool)>,
+    diverges: Option<(OutcomeCheck, OutcomeCheck)>,
     /// Run before the case (e.g. revoke a session in the stub core).
-    setup: Option<Box<dyn Fn(&Issuer)>>,
-    teardown: Option<Box<dyn Fn(&Issuer)>>,
+    setup: Option<IssuerHook>,
+    teardown: Option<IssuerHook>,
 }
 
-fn case(name: &'static str, profile: Profile, method: &'static str, headers: Vec<(&'static str, String)>) -> Case {
-    Case { name, profile, method, headers, multi: vec![], validators: vec![], check_database: false, diverges: None, setup: None, teardown: None }
+fn case(
+    name: &'static str,
+    profile: Profile,
+    method: &'static str,
+    headers: Vec<(&'static str, String)>,
+) -> Case {
+    Case {
+        name,
+        profile,
+        method,
+        headers,
+        multi: vec![],
+        validators: vec![],
+        check_database: false,
+        diverges: None,
+        setup: None,
+        teardown: None,
+    }
 }
 
 impl Case {
@@ -221,7 +285,7 @@ impl Case {
         self.multi = m;
         self
     }
-    fn diverges(mut self, node: fn(&Outcome) -> bool, ours: fn(&Outcome) -> bool) -> Self {
+    fn diverges(mut self, node: OutcomeCheck, ours: OutcomeCheck) -> Self {
         self.diverges = Some((node, ours));
         self
     }
@@ -236,11 +300,17 @@ impl Case {
 }
 
 fn claims(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn b64(v: &Value) -> String {
@@ -257,10 +327,18 @@ fn is_anonymous(o: &Outcome) -> bool {
 fn cases(issuer: &Issuer) -> Vec<Case> {
     let mint = |o: MintOptions| issuer.mint(&o).expect("mint");
     let handle = |n: &str| format!("sh-{n}");
-    let valid = |h: &str| mint(MintOptions { session_handle: handle(h), ..Default::default() });
+    let valid = |h: &str| {
+        mint(MintOptions {
+            session_handle: handle(h),
+            ..Default::default()
+        })
+    };
     let cookie = |t: &str| format!("sAccessToken={t}");
     let bearer = |t: &str| format!("Bearer {t}");
-    let expired = mint(MintOptions { ttl_secs: -5, ..Default::default() });
+    let expired = mint(MintOptions {
+        ttl_secs: -5,
+        ..Default::default()
+    });
     let t = valid("main");
     let v5_payload = issuer.payload_for(&MintOptions::default());
     let header5 = issuer.header_for(KeyChoice::Dynamic, 5);
@@ -271,157 +349,683 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
     other["sub"] = json!("attacker");
     let tampered = format!("{}.{}.{}", b64(&header5), b64(&other), sig_of(&t));
     let unknown_kid = issuer
-        .sign_raw(&json!({"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}), &v5_payload, KeyChoice::Rogue)
+        .sign_raw(
+            &json!({"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}),
+            &v5_payload,
+            KeyChoice::Rogue,
+        )
         .expect("sign");
-    let rogue_same_kid = mint(MintOptions { key: KeyChoice::Rogue, ..Default::default() });
-    let static_signed = mint(MintOptions { key: KeyChoice::Static, ..Default::default() });
-    let alg_none = format!("{}.{}.", b64(&json!({"alg":"none","typ":"JWT","kid":issuer.dynamic_kid(),"version":"5"})), b64(&v5_payload));
+    let rogue_same_kid = mint(MintOptions {
+        key: KeyChoice::Rogue,
+        ..Default::default()
+    });
+    let static_signed = mint(MintOptions {
+        key: KeyChoice::Static,
+        ..Default::default()
+    });
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg":"none","typ":"JWT","kid":issuer.dynamic_kid(),"version":"5"})),
+        b64(&v5_payload)
+    );
     let hs256 = {
         // HS256 keyed with the RSA public key (the classic key-confusion attack).
         use aws_lc_rs::hmac;
         let h = b64(&json!({"alg":"HS256","typ":"JWT","kid":issuer.dynamic_kid(),"version":"5"}));
         let input = format!("{h}.{}", b64(&v5_payload));
-        let key = hmac::Key::new(hmac::HMAC_SHA256, issuer.public_jwk().to_string().as_bytes());
+        let key = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            issuer.public_jwk().to_string().as_bytes(),
+        );
         let tag = hmac::sign(&key, input.as_bytes());
-        format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        format!(
+            "{input}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
     };
     let rs512_header = issuer
-        .sign_raw(&json!({"alg":"RS512","typ":"JWT","kid":issuer.dynamic_kid(),"version":"5"}), &v5_payload, KeyChoice::Dynamic)
+        .sign_raw(
+            &json!({"alg":"RS512","typ":"JWT","kid":issuer.dynamic_kid(),"version":"5"}),
+            &v5_payload,
+            KeyChoice::Dynamic,
+        )
         .expect("sign");
     let garbage = "not.a.token".to_owned();
-    let v4_no_tid = mint(MintOptions { version: 4, tenant_id: None, ..Default::default() });
-    let v3 = mint(MintOptions { version: 3, ..Default::default() });
-    let v9 = issuer.sign_raw(&issuer.header_for(KeyChoice::Dynamic, 9), &v5_payload, KeyChoice::Dynamic).expect("sign");
+    let v4_no_tid = mint(MintOptions {
+        version: 4,
+        tenant_id: None,
+        ..Default::default()
+    });
+    let v3 = mint(MintOptions {
+        version: 3,
+        ..Default::default()
+    });
+    let v9 = issuer
+        .sign_raw(
+            &issuer.header_for(KeyChoice::Dynamic, 9),
+            &v5_payload,
+            KeyChoice::Dynamic,
+        )
+        .expect("sign");
     let mut stt = v5_payload.clone();
     stt["stt"] = json!(1);
-    let stt1 = issuer.sign_raw(&header5, &stt, KeyChoice::Dynamic).expect("sign");
+    let stt1 = issuer
+        .sign_raw(&header5, &stt, KeyChoice::Dynamic)
+        .expect("sign");
     let mut no_rsub = v5_payload.clone();
     no_rsub.as_object_mut().expect("obj").remove("rsub");
-    let no_rsub = issuer.sign_raw(&header5, &no_rsub, KeyChoice::Dynamic).expect("sign");
+    let no_rsub = issuer
+        .sign_raw(&header5, &no_rsub, KeyChoice::Dynamic)
+        .expect("sign");
     let mut future_nbf = v5_payload.clone();
     future_nbf["nbf"] = json!(now_ms() / 1000 + 600);
-    let future_nbf = issuer.sign_raw(&header5, &future_nbf, KeyChoice::Dynamic).expect("sign");
+    let future_nbf = issuer
+        .sign_raw(&header5, &future_nbf, KeyChoice::Dynamic)
+        .expect("sign");
     let mut future_iat = v5_payload.clone();
     future_iat["iat"] = json!(now_ms() / 1000 + 600);
-    let future_iat = issuer.sign_raw(&header5, &future_iat, KeyChoice::Dynamic).expect("sign");
+    let future_iat = issuer
+        .sign_raw(&header5, &future_iat, KeyChoice::Dynamic)
+        .expect("sign");
     let mut with_aud = v5_payload.clone();
     with_aud["aud"] = json!("my-api");
-    let with_aud = issuer.sign_raw(&header5, &with_aud, KeyChoice::Dynamic).expect("sign");
-    let refreshed = |h: &str| mint(MintOptions { session_handle: handle(h), parent_refresh_token_hash1: Some("parent-hash".into()), ..Default::default() });
-    let csrf_token = mint(MintOptions { anti_csrf_token: Some("csrf-1".into()), ..Default::default() });
-    let claim_token = |c: Map<String, Value>| mint(MintOptions { claims: c, ..Default::default() });
+    let with_aud = issuer
+        .sign_raw(&header5, &with_aud, KeyChoice::Dynamic)
+        .expect("sign");
+    let refreshed = |h: &str| {
+        mint(MintOptions {
+            session_handle: handle(h),
+            parent_refresh_token_hash1: Some("parent-hash".into()),
+            ..Default::default()
+        })
+    };
+    let csrf_token = mint(MintOptions {
+        anti_csrf_token: Some("csrf-1".into()),
+        ..Default::default()
+    });
+    let claim_token = |c: Map<String, Value>| {
+        mint(MintOptions {
+            claims: c,
+            ..Default::default()
+        })
+    };
     let fresh = now_ms();
-    let roles = claim_token(claims(&[("st-role", json!({"v": ["user", "editor"], "t": fresh})), ("st-perm", json!({"v": ["read"], "t": fresh}))]));
+    let roles = claim_token(claims(&[
+        ("st-role", json!({"v": ["user", "editor"], "t": fresh})),
+        ("st-perm", json!({"v": ["read"], "t": fresh})),
+    ]));
     let ev_true = claim_token(claims(&[("st-ev", json!({"v": true, "t": fresh}))]));
     // A `false` st-ev older than 10 s is refetched from the core (issue: core-backed sessions);
     // stamping it ahead keeps these cases on the token-only path however long the suite runs.
-    let ev_false = claim_token(claims(&[("st-ev", json!({"v": false, "t": fresh + 600_000}))]));
-    let mfa_ok = claim_token(claims(&[("st-mfa", json!({"c": {"emailpassword": fresh}, "v": true}))]));
+    let ev_false = claim_token(claims(&[(
+        "st-ev",
+        json!({"v": false, "t": fresh + 600_000}),
+    )]));
+    let mfa_ok = claim_token(claims(&[(
+        "st-mfa",
+        json!({"c": {"emailpassword": fresh}, "v": true}),
+    )]));
     let mfa_no = claim_token(claims(&[("st-mfa", json!({"c": {}, "v": false}))]));
     let mfa_no_v = claim_token(claims(&[("st-mfa", json!({"c": {}}))]));
-    let plan = claim_token(claims(&[("plan", json!({"v": "pro", "t": fresh})), ("level", json!({"v": 3, "t": fresh}))]));
-    let stale_plan = claim_token(claims(&[("plan", json!({"v": "pro", "t": fresh - 120_000}))]));
+    let plan = claim_token(claims(&[
+        ("plan", json!({"v": "pro", "t": fresh})),
+        ("level", json!({"v": 3, "t": fresh})),
+    ]));
+    let stale_plan = claim_token(claims(&[(
+        "plan",
+        json!({"v": "pro", "t": fresh - 120_000}),
+    )]));
     use Profile::*;
     let d = SameSite;
     vec![
         // Token sources and precedence.
         case("valid cookie", d, "GET", vec![("cookie", cookie(&t))]),
-        case("valid bearer", d, "GET", vec![("authorization", bearer(&t))]),
+        case(
+            "valid bearer",
+            d,
+            "GET",
+            vec![("authorization", bearer(&t))],
+        ),
         case("no token", d, "GET", vec![]),
-        case("unrelated cookies only", d, "GET", vec![("cookie", "a=1; b=2".into())]),
-        case("expired cookie", d, "GET", vec![("cookie", cookie(&expired))]),
-        case("expired bearer", d, "GET", vec![("authorization", bearer(&expired))]),
-        case("tampered payload", d, "GET", vec![("cookie", cookie(&tampered))]),
-        case("unknown kid", d, "GET", vec![("cookie", cookie(&unknown_kid))]),
-        case("wrong key, known kid", d, "GET", vec![("cookie", cookie(&rogue_same_kid))]),
-        case("static kid with dynamic keys", d, "GET", vec![("cookie", cookie(&static_signed))]),
+        case(
+            "unrelated cookies only",
+            d,
+            "GET",
+            vec![("cookie", "a=1; b=2".into())],
+        ),
+        case(
+            "expired cookie",
+            d,
+            "GET",
+            vec![("cookie", cookie(&expired))],
+        ),
+        case(
+            "expired bearer",
+            d,
+            "GET",
+            vec![("authorization", bearer(&expired))],
+        ),
+        case(
+            "tampered payload",
+            d,
+            "GET",
+            vec![("cookie", cookie(&tampered))],
+        ),
+        case(
+            "unknown kid",
+            d,
+            "GET",
+            vec![("cookie", cookie(&unknown_kid))],
+        ),
+        case(
+            "wrong key, known kid",
+            d,
+            "GET",
+            vec![("cookie", cookie(&rogue_same_kid))],
+        ),
+        case(
+            "static kid with dynamic keys",
+            d,
+            "GET",
+            vec![("cookie", cookie(&static_signed))],
+        ),
         case("alg none", d, "GET", vec![("cookie", cookie(&alg_none))]),
-        case("HS256 with the public key", d, "GET", vec![("authorization", bearer(&hs256))]),
-        case("RS512 header", d, "GET", vec![("cookie", cookie(&rs512_header))]),
-        case("garbage bearer, valid cookie", d, "GET", vec![("authorization", bearer(&garbage)), ("cookie", cookie(&t))]),
-        case("garbage cookie only", d, "GET", vec![("cookie", cookie(&garbage))]),
-        case("bad-signature bearer beats valid cookie", d, "GET", vec![("authorization", bearer(&rogue_same_kid)), ("cookie", cookie(&t))]),
-        case("valid bearer beats expired cookie", d, "GET", vec![("authorization", bearer(&t)), ("cookie", cookie(&expired))]),
-        case("lower-case bearer scheme is not a bearer", d, "GET", vec![("authorization", format!("bearer {t}"))]),
-        case("basic auth header", d, "GET", vec![("authorization", "Basic dXNlcjpwYXNz".into())]),
-        case("duplicate sAccessToken cookies", d, "GET", vec![("cookie", format!("{}; {}", cookie(&t), cookie(&t)))]),
-        case("duplicate cookies, garbage first", d, "GET", vec![("cookie", format!("{}; {}", cookie(&garbage), cookie(&t)))]),
-        case("legacy sIdRefreshToken cookie", d, "GET", vec![("cookie", format!("sIdRefreshToken=x; {}", cookie(&t)))]),
-        case("legacy cookie beats valid bearer", d, "GET", vec![("authorization", bearer(&t)), ("cookie", "sIdRefreshToken=x".into())]),
-        case("Cookie header capitalised", d, "GET", vec![("Cookie", cookie(&t))]),
-        case("AUTHORIZATION header upper-case", d, "GET", vec![("AUTHORIZATION", bearer(&t))]),
-        case("COOKIE header upper-case", d, "GET", vec![("COOKIE", cookie(&t))]).diverges(is_anonymous, is_allow),
-        case("cookie only in multiValueHeaders", d, "GET", vec![]).multi(vec![("cookie", vec![cookie(&t)])]).diverges(is_anonymous, is_allow),
-        case("quoted cookie value", d, "GET", vec![("cookie", format!("sAccessToken=\"{t}\""))]),
-        case("JSON cookie value", d, "GET", vec![("cookie", format!("sAccessToken=j:\"{t}\""))]),
+        case(
+            "HS256 with the public key",
+            d,
+            "GET",
+            vec![("authorization", bearer(&hs256))],
+        ),
+        case(
+            "RS512 header",
+            d,
+            "GET",
+            vec![("cookie", cookie(&rs512_header))],
+        ),
+        case(
+            "garbage bearer, valid cookie",
+            d,
+            "GET",
+            vec![("authorization", bearer(&garbage)), ("cookie", cookie(&t))],
+        ),
+        case(
+            "garbage cookie only",
+            d,
+            "GET",
+            vec![("cookie", cookie(&garbage))],
+        ),
+        case(
+            "bad-signature bearer beats valid cookie",
+            d,
+            "GET",
+            vec![
+                ("authorization", bearer(&rogue_same_kid)),
+                ("cookie", cookie(&t)),
+            ],
+        ),
+        case(
+            "valid bearer beats expired cookie",
+            d,
+            "GET",
+            vec![("authorization", bearer(&t)), ("cookie", cookie(&expired))],
+        ),
+        case(
+            "lower-case bearer scheme is not a bearer",
+            d,
+            "GET",
+            vec![("authorization", format!("bearer {t}"))],
+        ),
+        case(
+            "basic auth header",
+            d,
+            "GET",
+            vec![("authorization", "Basic dXNlcjpwYXNz".into())],
+        ),
+        case(
+            "duplicate sAccessToken cookies",
+            d,
+            "GET",
+            vec![("cookie", format!("{}; {}", cookie(&t), cookie(&t)))],
+        ),
+        case(
+            "duplicate cookies, garbage first",
+            d,
+            "GET",
+            vec![("cookie", format!("{}; {}", cookie(&garbage), cookie(&t)))],
+        ),
+        case(
+            "legacy sIdRefreshToken cookie",
+            d,
+            "GET",
+            vec![("cookie", format!("sIdRefreshToken=x; {}", cookie(&t)))],
+        ),
+        case(
+            "legacy cookie beats valid bearer",
+            d,
+            "GET",
+            vec![
+                ("authorization", bearer(&t)),
+                ("cookie", "sIdRefreshToken=x".into()),
+            ],
+        ),
+        case(
+            "Cookie header capitalised",
+            d,
+            "GET",
+            vec![("Cookie", cookie(&t))],
+        ),
+        case(
+            "AUTHORIZATION header upper-case",
+            d,
+            "GET",
+            vec![("AUTHORIZATION", bearer(&t))],
+        ),
+        case(
+            "COOKIE header upper-case",
+            d,
+            "GET",
+            vec![("COOKIE", cookie(&t))],
+        )
+        .diverges(is_anonymous, is_allow),
+        case("cookie only in multiValueHeaders", d, "GET", vec![])
+            .multi(vec![("cookie", vec![cookie(&t)])])
+            .diverges(is_anonymous, is_allow),
+        case(
+            "quoted cookie value",
+            d,
+            "GET",
+            vec![("cookie", format!("sAccessToken=\"{t}\""))],
+        ),
+        case(
+            "JSON cookie value",
+            d,
+            "GET",
+            vec![("cookie", format!("sAccessToken=j:\"{t}\""))],
+        ),
         // Token versions and structure.
-        case("v4 token without tId", d, "GET", vec![("cookie", cookie(&v4_no_tid))]),
+        case(
+            "v4 token without tId",
+            d,
+            "GET",
+            vec![("cookie", cookie(&v4_no_tid))],
+        ),
         case("v3 token", d, "GET", vec![("cookie", cookie(&v3))]),
         case("version 9 header", d, "GET", vec![("cookie", cookie(&v9))]),
-        case("stt 1 is not a session token", d, "GET", vec![("cookie", cookie(&stt1))]),
-        case("v5 without rsub", d, "GET", vec![("cookie", cookie(&no_rsub))]),
-        case("nbf in the future", d, "GET", vec![("cookie", cookie(&future_nbf))]),
-        case("iat in the future", d, "GET", vec![("cookie", cookie(&future_iat))]),
+        case(
+            "stt 1 is not a session token",
+            d,
+            "GET",
+            vec![("cookie", cookie(&stt1))],
+        ),
+        case(
+            "v5 without rsub",
+            d,
+            "GET",
+            vec![("cookie", cookie(&no_rsub))],
+        ),
+        case(
+            "nbf in the future",
+            d,
+            "GET",
+            vec![("cookie", cookie(&future_nbf))],
+        ),
+        case(
+            "iat in the future",
+            d,
+            "GET",
+            vec![("cookie", cookie(&future_iat))],
+        ),
         case("aud present", d, "GET", vec![("cookie", cookie(&with_aud))]),
         // Core-backed paths.
-        case("first use after refresh, cookie", d, "GET", vec![("cookie", cookie(&refreshed("r1")))]),
-        case("first use after refresh, bearer", d, "GET", vec![("authorization", bearer(&refreshed("r2")))]),
-        case("first use after refresh, revoked", d, "GET", vec![("cookie", cookie(&refreshed("r3")))]).setup(|i| i.revoke("sh-r3")),
-        case("checkDatabase, live session", d, "GET", vec![("cookie", cookie(&valid("db1")))]).check_database(),
-        case("checkDatabase, revoked session", d, "GET", vec![("cookie", cookie(&valid("db2")))]).check_database().setup(|i| i.revoke("sh-db2")),
-        case("core says try refresh", d, "GET", vec![("cookie", cookie(&refreshed("r4")))])
-            .setup(|i| i.set_verify_mode(VerifyMode::TryRefresh))
-            .teardown(|i| i.set_verify_mode(VerifyMode::Normal)),
-        case("core answers 500", d, "GET", vec![("cookie", cookie(&refreshed("r5")))])
-            .setup(|i| i.set_verify_mode(VerifyMode::Http500))
-            .teardown(|i| i.set_verify_mode(VerifyMode::Normal)),
+        case(
+            "first use after refresh, cookie",
+            d,
+            "GET",
+            vec![("cookie", cookie(&refreshed("r1")))],
+        ),
+        case(
+            "first use after refresh, bearer",
+            d,
+            "GET",
+            vec![("authorization", bearer(&refreshed("r2")))],
+        ),
+        case(
+            "first use after refresh, revoked",
+            d,
+            "GET",
+            vec![("cookie", cookie(&refreshed("r3")))],
+        )
+        .setup(|i| i.revoke("sh-r3")),
+        case(
+            "checkDatabase, live session",
+            d,
+            "GET",
+            vec![("cookie", cookie(&valid("db1")))],
+        )
+        .check_database(),
+        case(
+            "checkDatabase, revoked session",
+            d,
+            "GET",
+            vec![("cookie", cookie(&valid("db2")))],
+        )
+        .check_database()
+        .setup(|i| i.revoke("sh-db2")),
+        case(
+            "core says try refresh",
+            d,
+            "GET",
+            vec![("cookie", cookie(&refreshed("r4")))],
+        )
+        .setup(|i| i.set_verify_mode(VerifyMode::TryRefresh))
+        .teardown(|i| i.set_verify_mode(VerifyMode::Normal)),
+        case(
+            "core answers 500",
+            d,
+            "GET",
+            vec![("cookie", cookie(&refreshed("r5")))],
+        )
+        .setup(|i| i.set_verify_mode(VerifyMode::Http500))
+        .teardown(|i| i.set_verify_mode(VerifyMode::Normal)),
         // Anti-CSRF, every mode and method.
-        case("NONE: POST with cookie", d, "POST", vec![("cookie", cookie(&t))]),
-        case("NONE: OPTIONS with cookie", d, "OPTIONS", vec![("cookie", cookie(&t))]),
-        case("VIA_TOKEN: GET without header", ViaToken, "GET", vec![("cookie", cookie(&csrf_token))]),
-        case("VIA_TOKEN: POST with matching header", ViaToken, "POST", vec![("cookie", cookie(&csrf_token)), ("anti-csrf", "csrf-1".into())]),
-        case("VIA_TOKEN: POST without header", ViaToken, "POST", vec![("cookie", cookie(&csrf_token))]),
-        case("VIA_TOKEN: POST with wrong header", ViaToken, "POST", vec![("cookie", cookie(&csrf_token)), ("anti-csrf", "nope".into())]),
-        case("VIA_TOKEN: POST bearer without header", ViaToken, "POST", vec![("authorization", bearer(&csrf_token))]),
-        case("VIA_TOKEN: token lacks anti-csrf", ViaToken, "PUT", vec![("cookie", cookie(&t)), ("anti-csrf", "csrf-1".into())]),
-        case("VIA_TOKEN: HEAD is checked", ViaToken, "HEAD", vec![("cookie", cookie(&csrf_token))]),
-        case("VIA_TOKEN: refreshed token on POST", ViaToken, "POST", vec![("cookie", cookie(&mint(MintOptions { session_handle: handle("r6"), anti_csrf_token: Some("c6".into()), parent_refresh_token_hash1: Some("p".into()), ..Default::default() }))), ("anti-csrf", "c6".into())]),
-        case("VIA_CUSTOM_HEADER: POST without rid", ViaHeader, "POST", vec![("cookie", cookie(&t))]),
-        case("VIA_CUSTOM_HEADER: POST with rid", ViaHeader, "POST", vec![("cookie", cookie(&t)), ("rid", "anti-csrf".into())]),
-        case("VIA_CUSTOM_HEADER: DELETE with RID upper-case", ViaHeader, "DELETE", vec![("cookie", cookie(&t)), ("RID", "session".into())]),
-        case("VIA_CUSTOM_HEADER: GET without rid", ViaHeader, "GET", vec![("cookie", cookie(&t))]),
-        case("VIA_CUSTOM_HEADER: POST bearer without rid", ViaHeader, "POST", vec![("authorization", bearer(&t))]),
-        case("VIA_CUSTOM_HEADER: POST without token", ViaHeader, "POST", vec![]),
-        case("AUTO cross-site: POST without rid", CrossSite, "POST", vec![("cookie", cookie(&t))]),
-        case("AUTO cross-site: POST with rid", CrossSite, "POST", vec![("cookie", cookie(&t)), ("rid", "session".into())]),
-        case("AUTO cross-site: refreshed cookie", CrossSite, "GET", vec![("cookie", cookie(&refreshed("r7")))]),
+        case(
+            "NONE: POST with cookie",
+            d,
+            "POST",
+            vec![("cookie", cookie(&t))],
+        ),
+        case(
+            "NONE: OPTIONS with cookie",
+            d,
+            "OPTIONS",
+            vec![("cookie", cookie(&t))],
+        ),
+        case(
+            "VIA_TOKEN: GET without header",
+            ViaToken,
+            "GET",
+            vec![("cookie", cookie(&csrf_token))],
+        ),
+        case(
+            "VIA_TOKEN: POST with matching header",
+            ViaToken,
+            "POST",
+            vec![
+                ("cookie", cookie(&csrf_token)),
+                ("anti-csrf", "csrf-1".into()),
+            ],
+        ),
+        case(
+            "VIA_TOKEN: POST without header",
+            ViaToken,
+            "POST",
+            vec![("cookie", cookie(&csrf_token))],
+        ),
+        case(
+            "VIA_TOKEN: POST with wrong header",
+            ViaToken,
+            "POST",
+            vec![
+                ("cookie", cookie(&csrf_token)),
+                ("anti-csrf", "nope".into()),
+            ],
+        ),
+        case(
+            "VIA_TOKEN: POST bearer without header",
+            ViaToken,
+            "POST",
+            vec![("authorization", bearer(&csrf_token))],
+        ),
+        case(
+            "VIA_TOKEN: token lacks anti-csrf",
+            ViaToken,
+            "PUT",
+            vec![("cookie", cookie(&t)), ("anti-csrf", "csrf-1".into())],
+        ),
+        case(
+            "VIA_TOKEN: HEAD is checked",
+            ViaToken,
+            "HEAD",
+            vec![("cookie", cookie(&csrf_token))],
+        ),
+        case(
+            "VIA_TOKEN: refreshed token on POST",
+            ViaToken,
+            "POST",
+            vec![
+                (
+                    "cookie",
+                    cookie(&mint(MintOptions {
+                        session_handle: handle("r6"),
+                        anti_csrf_token: Some("c6".into()),
+                        parent_refresh_token_hash1: Some("p".into()),
+                        ..Default::default()
+                    })),
+                ),
+                ("anti-csrf", "c6".into()),
+            ],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: POST without rid",
+            ViaHeader,
+            "POST",
+            vec![("cookie", cookie(&t))],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: POST with rid",
+            ViaHeader,
+            "POST",
+            vec![("cookie", cookie(&t)), ("rid", "anti-csrf".into())],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: DELETE with RID upper-case",
+            ViaHeader,
+            "DELETE",
+            vec![("cookie", cookie(&t)), ("RID", "session".into())],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: GET without rid",
+            ViaHeader,
+            "GET",
+            vec![("cookie", cookie(&t))],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: POST bearer without rid",
+            ViaHeader,
+            "POST",
+            vec![("authorization", bearer(&t))],
+        ),
+        case(
+            "VIA_CUSTOM_HEADER: POST without token",
+            ViaHeader,
+            "POST",
+            vec![],
+        ),
+        case(
+            "AUTO cross-site: POST without rid",
+            CrossSite,
+            "POST",
+            vec![("cookie", cookie(&t))],
+        ),
+        case(
+            "AUTO cross-site: POST with rid",
+            CrossSite,
+            "POST",
+            vec![("cookie", cookie(&t)), ("rid", "session".into())],
+        ),
+        case(
+            "AUTO cross-site: refreshed cookie",
+            CrossSite,
+            "GET",
+            vec![("cookie", cookie(&refreshed("r7")))],
+        ),
         // Static keys.
-        case("static keys: static token", StaticKeys, "GET", vec![("cookie", cookie(&static_signed))]),
-        case("static keys: dynamic token", StaticKeys, "GET", vec![("cookie", cookie(&t))]),
+        case(
+            "static keys: static token",
+            StaticKeys,
+            "GET",
+            vec![("cookie", cookie(&static_signed))],
+        ),
+        case(
+            "static keys: dynamic token",
+            StaticKeys,
+            "GET",
+            vec![("cookie", cookie(&t))],
+        ),
         // Claim validators.
-        case("EV REQUIRED: verified", EvRequired, "GET", vec![("cookie", cookie(&ev_true))]),
-        case("EV REQUIRED: unverified", EvRequired, "GET", vec![("cookie", cookie(&ev_false))]),
+        case(
+            "EV REQUIRED: verified",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&ev_true))],
+        ),
+        case(
+            "EV REQUIRED: unverified",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&ev_false))],
+        ),
         case("EV REQUIRED: no session", EvRequired, "GET", vec![]),
-        case("role includes: pass", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "includes": "editor"})]),
-        case("role includes: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "includes": "admin"})]),
-        case("role excludes: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "excludes": "user"})]),
-        case("role includesAll: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "includes_all": ["user", "admin"]})]),
-        case("role includesAny: pass", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "includes_any": ["admin", "editor"]})]),
-        case("role includesAny: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "includes_any": ["admin", "ops"]})]),
-        case("role excludesAll: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-role", "excludes_all": ["ops", "editor"]})]),
-        case("permission includes: pass", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-perm", "includes": "read"})]),
-        case("permission includes: fail", d, "GET", vec![("cookie", cookie(&roles))]).validators(vec![json!({"claim": "st-perm", "includes": "write"})]),
-        case("mfa: complete", d, "GET", vec![("cookie", cookie(&mfa_ok))]).validators(vec![json!({"claim": "st-mfa", "is": true})]),
-        case("mfa: incomplete", d, "GET", vec![("cookie", cookie(&mfa_no))]).validators(vec![json!({"claim": "st-mfa", "is": true})]),
-        case("mfa: no v", d, "GET", vec![("cookie", cookie(&mfa_no_v))]).validators(vec![json!({"claim": "st-mfa", "is": true})]),
-        case("primitive claim: pass", d, "GET", vec![("cookie", cookie(&plan))]).validators(vec![json!({"claim": "plan", "is": "pro"}), json!({"claim": "level", "is": 3})]),
-        case("primitive claim: wrong value", d, "GET", vec![("cookie", cookie(&plan))]).validators(vec![json!({"claim": "plan", "is": "enterprise"})]),
-        case("primitive claim: too old", d, "GET", vec![("cookie", cookie(&stale_plan))]).validators(vec![json!({"claim": "plan", "is": "pro", "max_age_secs": 60})]),
-        case("two failing validators keep their order", d, "GET", vec![("cookie", cookie(&plan))])
-            .validators(vec![json!({"claim": "level", "is": 4}), json!({"claim": "plan", "is": "free"})]),
-        case("EV REQUIRED plus a route validator", EvRequired, "GET", vec![("cookie", cookie(&ev_false))]).validators(vec![json!({"claim": "plan", "is": "pro"})]),
-        case("claims on a first use after refresh", d, "GET", vec![("cookie", cookie(&mint(MintOptions { session_handle: handle("r8"), parent_refresh_token_hash1: Some("p".into()), claims: claims(&[("plan", json!({"v": "free", "t": fresh}))]), ..Default::default() })))])
-            .validators(vec![json!({"claim": "plan", "is": "pro"})]),
+        case(
+            "role includes: pass",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![json!({"claim": "st-role", "includes": "editor"})]),
+        case(
+            "role includes: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![json!({"claim": "st-role", "includes": "admin"})]),
+        case(
+            "role excludes: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![json!({"claim": "st-role", "excludes": "user"})]),
+        case(
+            "role includesAll: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![
+            json!({"claim": "st-role", "includes_all": ["user", "admin"]}),
+        ]),
+        case(
+            "role includesAny: pass",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![
+            json!({"claim": "st-role", "includes_any": ["admin", "editor"]}),
+        ]),
+        case(
+            "role includesAny: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![
+            json!({"claim": "st-role", "includes_any": ["admin", "ops"]}),
+        ]),
+        case(
+            "role excludesAll: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![
+            json!({"claim": "st-role", "excludes_all": ["ops", "editor"]}),
+        ]),
+        case(
+            "permission includes: pass",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![json!({"claim": "st-perm", "includes": "read"})]),
+        case(
+            "permission includes: fail",
+            d,
+            "GET",
+            vec![("cookie", cookie(&roles))],
+        )
+        .validators(vec![json!({"claim": "st-perm", "includes": "write"})]),
+        case("mfa: complete", d, "GET", vec![("cookie", cookie(&mfa_ok))])
+            .validators(vec![json!({"claim": "st-mfa", "is": true})]),
+        case(
+            "mfa: incomplete",
+            d,
+            "GET",
+            vec![("cookie", cookie(&mfa_no))],
+        )
+        .validators(vec![json!({"claim": "st-mfa", "is": true})]),
+        case("mfa: no v", d, "GET", vec![("cookie", cookie(&mfa_no_v))])
+            .validators(vec![json!({"claim": "st-mfa", "is": true})]),
+        case(
+            "primitive claim: pass",
+            d,
+            "GET",
+            vec![("cookie", cookie(&plan))],
+        )
+        .validators(vec![
+            json!({"claim": "plan", "is": "pro"}),
+            json!({"claim": "level", "is": 3}),
+        ]),
+        case(
+            "primitive claim: wrong value",
+            d,
+            "GET",
+            vec![("cookie", cookie(&plan))],
+        )
+        .validators(vec![json!({"claim": "plan", "is": "enterprise"})]),
+        case(
+            "primitive claim: too old",
+            d,
+            "GET",
+            vec![("cookie", cookie(&stale_plan))],
+        )
+        .validators(vec![
+            json!({"claim": "plan", "is": "pro", "max_age_secs": 60}),
+        ]),
+        case(
+            "two failing validators keep their order",
+            d,
+            "GET",
+            vec![("cookie", cookie(&plan))],
+        )
+        .validators(vec![
+            json!({"claim": "level", "is": 4}),
+            json!({"claim": "plan", "is": "free"}),
+        ]),
+        case(
+            "EV REQUIRED plus a route validator",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&ev_false))],
+        )
+        .validators(vec![json!({"claim": "plan", "is": "pro"})]),
+        case(
+            "claims on a first use after refresh",
+            d,
+            "GET",
+            vec![(
+                "cookie",
+                cookie(&mint(MintOptions {
+                    session_handle: handle("r8"),
+                    parent_refresh_token_hash1: Some("p".into()),
+                    claims: claims(&[("plan", json!({"v": "free", "t": fresh}))]),
+                    ..Default::default()
+                })),
+            )],
+        )
+        .validators(vec![json!({"claim": "plan", "is": "pro"})]),
     ]
 }
 
@@ -434,10 +1038,15 @@ async fn decisions_match_supertokens_node() {
     let mut services: HashMap<String, Service> = HashMap::new();
     let mut failures = Vec::new();
     for c in &cases {
-        let oracle = oracles.entry(c.profile).or_insert_with(|| Oracle::start(&c.profile.oracle_config(&core.uri())));
+        let oracle = oracles
+            .entry(c.profile)
+            .or_insert_with(|| Oracle::start(&c.profile.oracle_config(&core.uri())));
         let toml = c.profile.our_toml(&c.validators, c.check_database);
         if !services.contains_key(&toml) {
-            services.insert(toml.clone(), Service::start(settings(&core.uri(), &toml)).await);
+            services.insert(
+                toml.clone(),
+                Service::start(settings(&core.uri(), &toml)).await,
+            );
         }
         let service = &services[&toml];
         let mut event = rest_event(c.method, "/items/1", &c.headers);
@@ -461,7 +1070,12 @@ async fn decisions_match_supertokens_node() {
         if let Outcome::Allow { principal, .. } = &ours
             && !principal.is_empty()
         {
-            assert_eq!(body["context"]["userId"], json!(principal), "{}: context.userId", c.name);
+            assert_eq!(
+                body["context"]["userId"],
+                json!(principal),
+                "{}: context.userId",
+                c.name
+            );
         }
         let agrees = match &c.diverges {
             None => node == ours,
@@ -469,8 +1083,17 @@ async fn decisions_match_supertokens_node() {
         };
         println!("{:<50} node={:?} ours={:?}", c.name, node, ours);
         if !agrees {
-            failures.push(format!("{}: node {:?} ({}) vs ours {:?} ({status} {body})", c.name, node, node_raw, ours));
+            failures.push(format!(
+                "{}: node {:?} ({}) vs ours {:?} ({status} {body})",
+                c.name, node, node_raw, ours
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

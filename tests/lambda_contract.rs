@@ -4,7 +4,8 @@
 mod support;
 
 use aws_lambda_events::event::apigw::{
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse,
 };
 use aws_lambda_events::event::appsync::AppSyncLambdaAuthorizerResponse;
 use serde_json::{Value, json};
@@ -27,14 +28,26 @@ async fn setup(extra: &str) -> (StubCore, Service) {
 fn roles(core: &StubCore, roles: &[&str], ttl: i64) -> String {
     let mut claims = serde_json::Map::new();
     claims.insert("st-role".into(), json!({"v": roles, "t": 0}));
-    core.issuer.mint(&MintOptions { claims, ttl_secs: ttl, ..Default::default() }).expect("mint")
+    core.issuer
+        .mint(&MintOptions {
+            claims,
+            ttl_secs: ttl,
+            ..Default::default()
+        })
+        .expect("mint")
 }
 
 #[tokio::test]
 async fn rest_request_event_all_outcomes() {
     let (core, svc) = setup("").await;
     let token = roles(&core, &["user"], 3600);
-    let (status, body) = svc.authorize(&rest_event("GET", "/items", &[("Cookie", format!("sAccessToken={token}"))])).await;
+    let (status, body) = svc
+        .authorize(&rest_event(
+            "GET",
+            "/items",
+            &[("Cookie", format!("sAccessToken={token}"))],
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -45,7 +58,8 @@ async fn rest_request_event_all_outcomes() {
         })
     );
     // AWS's own type accepts it.
-    serde_json::from_value::<ApiGatewayCustomAuthorizerResponse>(body).expect("aws_lambda_events accepts the response");
+    serde_json::from_value::<ApiGatewayCustomAuthorizerResponse>(body)
+        .expect("aws_lambda_events accepts the response");
 
     let (status, body) = svc.authorize(&rest_event("GET", "/items", &[])).await;
     assert_eq!(status, 200);
@@ -54,7 +68,13 @@ async fn rest_request_event_all_outcomes() {
     assert_eq!(body["context"], json!({"setCookie": ""}));
 
     let expired = roles(&core, &["user"], -10);
-    let (status, body) = svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={expired}"))])).await;
+    let (status, body) = svc
+        .authorize(&rest_event(
+            "GET",
+            "/items",
+            &[("cookie", format!("sAccessToken={expired}"))],
+        ))
+        .await;
     assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
 
     // Route requires a session: none -> 401.
@@ -62,7 +82,13 @@ async fn rest_request_event_all_outcomes() {
     assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
 
     // Failing claim -> Deny with the SDK's body as a JSON string.
-    let (status, body) = svc.authorize(&rest_event("GET", "/admin/users", &[("cookie", format!("sAccessToken={token}"))])).await;
+    let (status, body) = svc
+        .authorize(&rest_event(
+            "GET",
+            "/admin/users",
+            &[("cookie", format!("sAccessToken={token}"))],
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["principalId"], "");
     assert_eq!(body["policyDocument"]["Statement"][0]["Effect"], "Deny");
@@ -72,11 +98,23 @@ async fn rest_request_event_all_outcomes() {
         r#"{"message":"invalid claim","claimValidationErrors":[{"id":"st-role","reason":{"message":"wrong value","expectedToInclude":"admin","actualValue":["user"]}}]}"#
     );
     for v in body["context"].as_object().expect("context").values() {
-        assert!(v.is_string() || v.is_number() || v.is_boolean(), "context values are primitives: {v}");
+        assert!(
+            v.is_string() || v.is_number() || v.is_boolean(),
+            "context values are primitives: {v}"
+        );
     }
     let admin = roles(&core, &["admin"], 3600);
-    let (status, body) = svc.authorize(&rest_event("GET", "/admin/users", &[("cookie", format!("sAccessToken={admin}"))])).await;
-    assert_eq!((status, body["principalId"].clone()), (200, json!("user-1")));
+    let (status, body) = svc
+        .authorize(&rest_event(
+            "GET",
+            "/admin/users",
+            &[("cookie", format!("sAccessToken={admin}"))],
+        ))
+        .await;
+    assert_eq!(
+        (status, body["principalId"].clone()),
+        (200, json!("user-1"))
+    );
 }
 
 #[tokio::test]
@@ -98,10 +136,17 @@ async fn aws_sample_request_event_is_understood() {
             "identity": {"apiKey": "...", "sourceIp": "..."}, "resourcePath": "/request", "httpMethod": "GET", "apiId": "abcdef123"}
     });
     let mut typed = event.clone();
-    typed["headers"].as_object_mut().expect("headers").remove("Via");
-    serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(typed).expect("aws_lambda_events parses the sample");
+    typed["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .remove("Via");
+    serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(typed)
+        .expect("aws_lambda_events parses the sample");
     let (status, body) = svc.authorize(&event).await;
-    assert_eq!((status, body["principalId"].clone()), (200, json!("user-1")));
+    assert_eq!(
+        (status, body["principalId"].clone()),
+        (200, json!("user-1"))
+    );
 }
 
 #[tokio::test]
@@ -113,15 +158,27 @@ async fn token_event() {
         let (status, body) = svc.authorize(&event).await;
         assert_eq!(status, 200);
         assert_eq!(body["principalId"], "user-1");
-        assert_eq!(body["policyDocument"]["Statement"][0]["Resource"], format!("{}/GET/items", support::METHOD_ARN_PREFIX));
+        assert_eq!(
+            body["policyDocument"]["Statement"][0]["Resource"],
+            format!("{}/GET/items", support::METHOD_ARN_PREFIX)
+        );
     }
     let expired = roles(&core, &["user"], -10);
     let event = json!({"type": "TOKEN", "authorizationToken": expired, "methodArn": format!("{}/GET/items", support::METHOD_ARN_PREFIX)});
-    assert_eq!(svc.authorize(&event).await, (401, json!({"message": "Unauthorized"})));
+    assert_eq!(
+        svc.authorize(&event).await,
+        (401, json!({"message": "Unauthorized"}))
+    );
     // The route comes from methodArn: /admin needs the admin role.
     let event = json!({"type": "TOKEN", "authorizationToken": token, "methodArn": format!("{}/DELETE/admin/x", support::METHOD_ARN_PREFIX)});
     let (status, body) = svc.authorize(&event).await;
-    assert_eq!((status, body["policyDocument"]["Statement"][0]["Effect"].clone()), (200, json!("Deny")));
+    assert_eq!(
+        (
+            status,
+            body["policyDocument"]["Statement"][0]["Effect"].clone()
+        ),
+        (200, json!("Deny"))
+    );
 }
 
 fn v2_event(cookies: &[String], headers: Value, path: &str) -> Value {
@@ -139,30 +196,77 @@ fn v2_event(cookies: &[String], headers: Value, path: &str) -> Value {
 async fn http_api_v2_simple_responses() {
     let (core, svc) = setup("").await;
     let token = roles(&core, &["user"], 3600);
-    let (status, body) = svc.authorize(&v2_event(&["theme=dark".into(), format!("sAccessToken={token}")], json!({"user-agent": "t"}), "/items")).await;
+    let (status, body) = svc
+        .authorize(&v2_event(
+            &["theme=dark".into(), format!("sAccessToken={token}")],
+            json!({"user-agent": "t"}),
+            "/items",
+        ))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"isAuthorized": true, "context": {"setCookie": "", "userId": "user-1", "tenantId": "public", "sessionHandle": "session-1"}}));
+    assert_eq!(
+        body,
+        json!({"isAuthorized": true, "context": {"setCookie": "", "userId": "user-1", "tenantId": "public", "sessionHandle": "session-1"}})
+    );
     serde_json::from_value::<ApiGatewayV2CustomAuthorizerSimpleResponse>(body).expect("aws type");
-    let (status, body) = svc.authorize(&v2_event(&[], json!({"authorization": format!("Bearer {token}")}), "/items")).await;
+    let (status, body) = svc
+        .authorize(&v2_event(
+            &[],
+            json!({"authorization": format!("Bearer {token}")}),
+            "/items",
+        ))
+        .await;
     assert_eq!((status, body["isAuthorized"].clone()), (200, json!(true)));
     let (status, body) = svc.authorize(&v2_event(&[], json!({}), "/items")).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"isAuthorized": true, "context": {"setCookie": ""}}));
-    let (status, body) = svc.authorize(&v2_event(&[format!("sAccessToken={token}")], json!({}), "/admin/x")).await;
+    assert_eq!(
+        body,
+        json!({"isAuthorized": true, "context": {"setCookie": ""}})
+    );
+    let (status, body) = svc
+        .authorize(&v2_event(
+            &[format!("sAccessToken={token}")],
+            json!({}),
+            "/admin/x",
+        ))
+        .await;
     assert_eq!((status, body["isAuthorized"].clone()), (200, json!(false)));
-    assert!(body["context"]["body"].as_str().expect("body").starts_with(r#"{"message":"invalid claim""#));
+    assert!(
+        body["context"]["body"]
+            .as_str()
+            .expect("body")
+            .starts_with(r#"{"message":"invalid claim""#)
+    );
     let expired = roles(&core, &["user"], -1);
-    assert_eq!(svc.authorize(&v2_event(&[format!("sAccessToken={expired}")], json!({}), "/items")).await.0, 401);
+    assert_eq!(
+        svc.authorize(&v2_event(
+            &[format!("sAccessToken={expired}")],
+            json!({}),
+            "/items"
+        ))
+        .await
+        .0,
+        401
+    );
 }
 
 #[tokio::test]
 async fn http_api_v2_iam_responses() {
     let (core, svc) = setup("[lambda]\nhttp_api_response = \"iam\"\n").await;
     let token = roles(&core, &["user"], 3600);
-    let (status, body) = svc.authorize(&v2_event(&[format!("sAccessToken={token}")], json!({}), "/items")).await;
+    let (status, body) = svc
+        .authorize(&v2_event(
+            &[format!("sAccessToken={token}")],
+            json!({}),
+            "/items",
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["principalId"], "user-1");
-    assert_eq!(body["policyDocument"]["Statement"][0]["Resource"], "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request");
+    assert_eq!(
+        body["policyDocument"]["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request"
+    );
 }
 
 #[tokio::test]
@@ -173,15 +277,24 @@ async fn appsync_responses() {
                        "queryString": "query { me { id } }", "operationName": "Me", "variables": {}}});
     let (status, body) = svc.authorize(&event).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"isAuthorized": true, "resolverContext": {"userId": "user-1", "tenantId": "public", "sessionHandle": "session-1"}, "ttlOverride": 300}));
+    assert_eq!(
+        body,
+        json!({"isAuthorized": true, "resolverContext": {"userId": "user-1", "tenantId": "public", "sessionHandle": "session-1"}, "ttlOverride": 300})
+    );
     serde_json::from_value::<AppSyncLambdaAuthorizerResponse>(body).expect("aws type");
     let short = roles(&core, &["user"], 60);
     let event = json!({"authorizationToken": format!("Bearer {short}"), "requestContext": {"apiId": "graphql-api"}});
     let (_, body) = svc.authorize(&event).await;
-    assert!(body["ttlOverride"].as_u64().expect("ttl") <= 60, "a cached allow never outlives the token");
+    assert!(
+        body["ttlOverride"].as_u64().expect("ttl") <= 60,
+        "a cached allow never outlives the token"
+    );
     let expired = roles(&core, &["user"], -1);
     let event = json!({"authorizationToken": expired, "requestContext": {"apiId": "graphql-api"}});
-    assert_eq!(svc.authorize(&event).await, (401, json!({"message": "Unauthorized"})));
+    assert_eq!(
+        svc.authorize(&event).await,
+        (401, json!({"message": "Unauthorized"}))
+    );
 }
 
 #[tokio::test]
@@ -193,25 +306,63 @@ async fn malformed_bodies_get_400_naming_the_problem() {
         ("[]", "not a Lambda authorizer event"),
         ("{}", "not a Lambda authorizer event"),
         (r#"{"type":"REQUEST"}"#, "missing `methodArn`"),
-        (r#"{"type":"TOKEN","methodArn":"arn:x/a/GET/p"}"#, "missing `authorizationToken`"),
-        (r#"{"version":"2.0","type":"REQUEST"}"#, "missing `routeArn`"),
-        (r#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, "not valid JSON"),
-        (r#"{"type":"WEBSOCKET","methodArn":"a"}"#, "not a Lambda authorizer event"),
+        (
+            r#"{"type":"TOKEN","methodArn":"arn:x/a/GET/p"}"#,
+            "missing `authorizationToken`",
+        ),
+        (
+            r#"{"version":"2.0","type":"REQUEST"}"#,
+            "missing `routeArn`",
+        ),
+        (
+            r#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#,
+            "not valid JSON",
+        ),
+        (
+            r#"{"type":"WEBSOCKET","methodArn":"a"}"#,
+            "not a Lambda authorizer event",
+        ),
     ];
     for (body, needle) in cases {
-        let r = client.post(svc.url("/authorize")).header("content-type", "application/json").body(body).send().await.expect("send");
+        let r = client
+            .post(svc.url("/authorize"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status().as_u16(), 400, "{body}");
         assert_eq!(r.headers()["content-type"], "application/json");
-        let msg = r.json::<Value>().await.expect("json")["message"].as_str().unwrap_or_default().to_owned();
+        let msg = r.json::<Value>().await.expect("json")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(msg.contains(needle), "{body}: {msg}");
     }
     let deep = "[".repeat(200) + &"]".repeat(200);
-    let r = client.post(svc.url("/authorize")).body(deep).send().await.expect("send");
+    let r = client
+        .post(svc.url("/authorize"))
+        .body(deep)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status().as_u16(), 400);
-    let big = format!(r#"{{"type":"REQUEST","methodArn":"a","path":"{}"}}"#, "a".repeat(70 * 1024));
-    let r = client.post(svc.url("/authorize")).body(big).send().await.expect("send");
+    let big = format!(
+        r#"{{"type":"REQUEST","methodArn":"a","path":"{}"}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let r = client
+        .post(svc.url("/authorize"))
+        .body(big)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status().as_u16(), 413);
-    let r = client.get(svc.url("/authorize")).send().await.expect("send");
+    let r = client
+        .get(svc.url("/authorize"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status().as_u16(), 405);
 }
 
@@ -219,10 +370,27 @@ async fn malformed_bodies_get_400_naming_the_problem() {
 async fn health_readiness_and_metrics() {
     let (core, svc) = setup("").await;
     let client = reqwest::Client::new();
-    assert_eq!(client.get(svc.url("/healthz")).send().await.expect("healthz").status().as_u16(), 200);
+    assert_eq!(
+        client
+            .get(svc.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status()
+            .as_u16(),
+        200
+    );
     let mut ready = false;
     for _ in 0..50 {
-        if client.get(svc.url("/readyz")).send().await.expect("readyz").status().as_u16() == 200 {
+        if client
+            .get(svc.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16()
+            == 200
+        {
             ready = true;
             break;
         }
@@ -230,9 +398,26 @@ async fn health_readiness_and_metrics() {
     }
     assert!(ready, "ready once the JWKS is loaded");
     let token = roles(&core, &["user"], 3600);
-    svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={token}"))])).await;
-    let text = client.get(svc.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(text.contains(r#"session_authorizer_decisions_total{front_door="lambda_request",outcome="allow"} 1"#), "{text}");
+    svc.authorize(&rest_event(
+        "GET",
+        "/items",
+        &[("cookie", format!("sAccessToken={token}"))],
+    ))
+    .await;
+    let text = client
+        .get(svc.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(
+            r#"session_authorizer_decisions_total{front_door="lambda_request",outcome="allow"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("session_authorizer_jwks_keys 2"), "{text}");
 }
 
@@ -247,8 +432,20 @@ async fn not_ready_while_the_core_is_unreachable() {
     let r = reqwest::get(svc.url("/readyz")).await.expect("readyz");
     assert_eq!(r.status().as_u16(), 503);
     // No token: decided without the core, as the SDK does. A token: fails closed (401).
-    assert_eq!(svc.authorize(&rest_event("GET", "/items", &[])).await.0, 200);
+    assert_eq!(
+        svc.authorize(&rest_event("GET", "/items", &[])).await.0,
+        200
+    );
     let core = StubCore::start().await;
     let token = roles(&core, &["user"], 3600);
-    assert_eq!(svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={token}"))])).await.0, 401);
+    assert_eq!(
+        svc.authorize(&rest_event(
+            "GET",
+            "/items",
+            &[("cookie", format!("sAccessToken={token}"))]
+        ))
+        .await
+        .0,
+        401
+    );
 }

@@ -24,7 +24,10 @@ pub enum EventError {
     )]
     Unrecognised,
     #[error("{kind} event is missing `{field}`")]
-    Missing { kind: &'static str, field: &'static str },
+    Missing {
+        kind: &'static str,
+        field: &'static str,
+    },
 }
 
 /// Header map as sent by API Gateway: names in any case, values possibly `null`.
@@ -73,7 +76,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for MultiHeaders<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()? {
+                while let Some((k, v)) =
+                    m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()?
+                {
                     if let Some(v) = v {
                         out.push((k, v));
                     }
@@ -136,7 +141,9 @@ struct RawEvent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// IAM policy on this resource ARN.
-    Policy { resource: String },
+    Policy {
+        resource: String,
+    },
     /// HTTP API simple response.
     Simple,
     AppSync,
@@ -151,10 +158,19 @@ pub struct Decoded<'a> {
 impl<'a> RawEvent<'a> {
     /// Case-insensitive header lookup: `headers` first, then `multiValueHeaders`.
     fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        if let Some((_, v)) = self
+            .headers
+            .0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             return Some(v.clone());
         }
-        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        let (_, vs) = self
+            .multi_value_headers
+            .0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
         vs.first().cloned()
     }
 
@@ -162,9 +178,19 @@ impl<'a> RawEvent<'a> {
     /// then HTTP API v2's `cookies` array. The first occurrence of a name wins downstream.
     fn cookie_header(&self) -> Option<Cow<'a, str>> {
         let mut parts: Vec<Cow<'a, str>> = Vec::new();
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+        if let Some((_, v)) = self
+            .headers
+            .0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+        {
             parts.push(v.clone());
-        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+        } else if let Some((_, vs)) = self
+            .multi_value_headers
+            .0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+        {
             parts.extend(vs.iter().cloned());
         }
         if let Some(cs) = &self.cookies {
@@ -173,7 +199,13 @@ impl<'a> RawEvent<'a> {
         match parts.len() {
             0 => None,
             1 => parts.pop(),
-            _ => Some(Cow::Owned(parts.iter().map(|c| c.as_ref()).collect::<Vec<_>>().join("; "))),
+            _ => Some(Cow::Owned(
+                parts
+                    .iter()
+                    .map(|c| c.as_ref())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
         }
     }
 }
@@ -193,13 +225,19 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
     let is_v2 = ev.version.as_deref() == Some("2.0");
     let kind = ev.kind.as_deref();
     if is_v2 {
-        let route_arn = ev.route_arn.clone().ok_or(EventError::Missing { kind: "HTTP API 2.0", field: "routeArn" })?;
+        let route_arn = ev.route_arn.clone().ok_or(EventError::Missing {
+            kind: "HTTP API 2.0",
+            field: "routeArn",
+        })?;
         let method = ev
             .request_context
             .as_ref()
             .and_then(|c| c.http.as_ref())
             .and_then(|h| h.method.clone())
-            .ok_or(EventError::Missing { kind: "HTTP API 2.0", field: "requestContext.http.method" })?;
+            .ok_or(EventError::Missing {
+                kind: "HTTP API 2.0",
+                field: "requestContext.http.method",
+            })?;
         let raw_path = ev.raw_path.clone().unwrap_or(Cow::Borrowed("/"));
         let path = match ev.raw_query_string.as_deref() {
             Some(q) if !q.is_empty() => Cow::Owned(format!("{raw_path}?{q}")),
@@ -207,32 +245,68 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
         };
         let reply = match settings.http_api_response {
             HttpApiResponse::Simple => Reply::Simple,
-            HttpApiResponse::Iam => Reply::Policy { resource: route_arn.into_owned() },
+            HttpApiResponse::Iam => Reply::Policy {
+                resource: route_arn.into_owned(),
+            },
         };
-        return Ok(Decoded { request: http_like(&ev, FrontDoor::LambdaHttpApi, method, path), reply });
+        return Ok(Decoded {
+            request: http_like(&ev, FrontDoor::LambdaHttpApi, method, path),
+            reply,
+        });
     }
     match kind {
         Some("REQUEST") => {
-            let arn = ev.method_arn.clone().ok_or(EventError::Missing { kind: "REQUEST", field: "methodArn" })?;
-            let (arn_verb, arn_path) = split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
-            let method = ev.http_method.clone().unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
+            let arn = ev.method_arn.clone().ok_or(EventError::Missing {
+                kind: "REQUEST",
+                field: "methodArn",
+            })?;
+            let (arn_verb, arn_path) =
+                split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
+            let method = ev
+                .http_method
+                .clone()
+                .unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
             let path = ev.path.clone().unwrap_or(Cow::Owned(arn_path));
             let request = http_like(&ev, FrontDoor::LambdaRequest, method, path);
-            Ok(Decoded { request, reply: Reply::Policy { resource: arn.into_owned() } })
+            Ok(Decoded {
+                request,
+                reply: Reply::Policy {
+                    resource: arn.into_owned(),
+                },
+            })
         }
         Some("TOKEN") => {
-            let arn = ev.method_arn.clone().ok_or(EventError::Missing { kind: "TOKEN", field: "methodArn" })?;
-            let token = ev.authorization_token.clone().ok_or(EventError::Missing { kind: "TOKEN", field: "authorizationToken" })?;
-            let (verb, path) = split_method_arn(&arn).ok_or(EventError::Missing { kind: "TOKEN", field: "methodArn verb and path" })?;
+            let arn = ev.method_arn.clone().ok_or(EventError::Missing {
+                kind: "TOKEN",
+                field: "methodArn",
+            })?;
+            let token = ev.authorization_token.clone().ok_or(EventError::Missing {
+                kind: "TOKEN",
+                field: "authorizationToken",
+            })?;
+            let (verb, path) = split_method_arn(&arn).ok_or(EventError::Missing {
+                kind: "TOKEN",
+                field: "methodArn verb and path",
+            })?;
             let request = token_request(FrontDoor::LambdaToken, token, verb.to_owned(), path);
-            Ok(Decoded { request, reply: Reply::Policy { resource: arn.into_owned() } })
+            Ok(Decoded {
+                request,
+                reply: Reply::Policy {
+                    resource: arn.into_owned(),
+                },
+            })
         }
         Some(_) => Err(EventError::Unrecognised),
         None => {
             let api_id = ev.request_context.as_ref().and_then(|c| c.api_id.as_ref());
             match (&ev.authorization_token, api_id) {
                 (Some(token), Some(_)) => Ok(Decoded {
-                    request: token_request(FrontDoor::AppSync, token.clone(), "POST".into(), "/graphql".into()),
+                    request: token_request(
+                        FrontDoor::AppSync,
+                        token.clone(),
+                        "POST".into(),
+                        "/graphql".into(),
+                    ),
                     reply: Reply::AppSync,
                 }),
                 _ => Err(EventError::Unrecognised),
@@ -241,7 +315,12 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
     }
 }
 
-fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>, path: Cow<'a, str>) -> AuthRequest<'a> {
+fn http_like<'a>(
+    ev: &RawEvent<'a>,
+    front_door: FrontDoor,
+    method: Cow<'a, str>,
+    path: Cow<'a, str>,
+) -> AuthRequest<'a> {
     AuthRequest {
         front_door,
         method,
@@ -254,8 +333,17 @@ fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>,
 }
 
 /// TOKEN and AppSync events carry one value: a `Bearer` header or the bare token.
-fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String, path: String) -> AuthRequest<'a> {
-    let authorization = if token.starts_with("Bearer ") { token } else { Cow::Owned(format!("Bearer {token}")) };
+fn token_request<'a>(
+    front_door: FrontDoor,
+    token: Cow<'a, str>,
+    method: String,
+    path: String,
+) -> AuthRequest<'a> {
+    let authorization = if token.starts_with("Bearer ") {
+        token
+    } else {
+        Cow::Owned(format!("Bearer {token}"))
+    };
     AuthRequest {
         front_door,
         method: Cow::Owned(method),
@@ -317,9 +405,18 @@ pub struct Rendered {
 pub const UNAUTHORIZED_BODY: &str = r#"{"message":"Unauthorized"}"#;
 
 /// Maps a decision onto the contract of the event it answers.
-pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Rendered {
+pub fn render(
+    decision: &Decision,
+    reply: &Reply,
+    settings: &LambdaSettings,
+    now_ms: u64,
+) -> Rendered {
     let (allow, principal, context) = match decision {
-        Decision::Allow { session, effects } => (true, session.user_id.as_str(), allow_context(session, &effects.set_cookies)),
+        Decision::Allow { session, effects } => (
+            true,
+            session.user_id.as_str(),
+            allow_context(session, &effects.set_cookies),
+        ),
         Decision::Anonymous => (true, "", anonymous_context()),
         Decision::InvalidClaims { errors } => {
             let mut c = Map::new();
@@ -328,10 +425,16 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
             (false, "", c)
         }
         Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => {
-            return Rendered { status: 401, body: UNAUTHORIZED_BODY.into() };
+            return Rendered {
+                status: 401,
+                body: UNAUTHORIZED_BODY.into(),
+            };
         }
         Decision::Error { .. } => {
-            return Rendered { status: 500, body: r#"{"message":"Internal server error"}"#.into() };
+            return Rendered {
+                status: 500,
+                body: r#"{"message":"Internal server error"}"#.into(),
+            };
         }
     };
     let body = match reply {
@@ -347,20 +450,32 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
             },
             context,
         }),
-        Reply::Simple => serde_json::to_string(&SimpleResponse { is_authorized: allow, context }),
+        Reply::Simple => serde_json::to_string(&SimpleResponse {
+            is_authorized: allow,
+            context,
+        }),
         Reply::AppSync => {
             let ttl = match decision {
-                Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
+                Decision::Allow { session, .. } => settings
+                    .appsync_ttl_secs
+                    .min(session.expiry_ms.saturating_sub(now_ms) / 1000),
                 _ => 0,
             };
             let mut resolver_context = context;
             resolver_context.remove("setCookie");
-            serde_json::to_string(&AppSyncResponse { is_authorized: allow, resolver_context, ttl_override: ttl })
+            serde_json::to_string(&AppSyncResponse {
+                is_authorized: allow,
+                resolver_context,
+                ttl_override: ttl,
+            })
         }
     };
     match body {
         Ok(body) => Rendered { status: 200, body },
-        Err(_) => Rendered { status: 500, body: r#"{"message":"Internal server error"}"#.into() },
+        Err(_) => Rendered {
+            status: 500,
+            body: r#"{"message":"Internal server error"}"#.into(),
+        },
     }
 }
 
@@ -371,7 +486,10 @@ fn allow_context(session: &SessionInfo, set_cookies: &[String]) -> Map<String, V
     if let Some(t) = &session.tenant_id {
         c.insert("tenantId".into(), Value::String(t.clone()));
     }
-    c.insert("sessionHandle".into(), Value::String(session.session_handle.clone()));
+    c.insert(
+        "sessionHandle".into(),
+        Value::String(session.session_handle.clone()),
+    );
     c
 }
 
@@ -407,21 +525,45 @@ mod tests {
         assert_eq!(d.request.path, "/p?a=1");
         assert_eq!(d.request.cookie.as_deref(), Some("a=1; sAccessToken=t"));
         let appsync = br#"{"authorizationToken":"t","requestContext":{"apiId":"x"}}"#;
-        assert_eq!(decode(appsync, &settings()).expect("appsync").reply, Reply::AppSync);
+        assert_eq!(
+            decode(appsync, &settings()).expect("appsync").reply,
+            Reply::AppSync
+        );
     }
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(matches!(decode(b"{", &settings()), Err(EventError::Json(_))));
-        assert!(matches!(decode(b"{}", &settings()), Err(EventError::Unrecognised)));
-        let e = decode(br#"{"type":"REQUEST"}"#, &settings()).err().expect("missing");
+        assert!(matches!(
+            decode(b"{", &settings()),
+            Err(EventError::Json(_))
+        ));
+        assert!(matches!(
+            decode(b"{}", &settings()),
+            Err(EventError::Unrecognised)
+        ));
+        let e = decode(br#"{"type":"REQUEST"}"#, &settings())
+            .err()
+            .expect("missing");
         assert_eq!(e.to_string(), "REQUEST event is missing `methodArn`");
-        assert!(matches!(decode(br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, &settings()), Err(EventError::Json(_))));
+        assert!(matches!(
+            decode(
+                br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#,
+                &settings()
+            ),
+            Err(EventError::Json(_))
+        ));
     }
 
     #[test]
     fn unauthorized_is_a_401() {
-        let r = render(&Decision::TryRefresh { reason: String::new() }, &Reply::Simple, &settings(), 0);
+        let r = render(
+            &Decision::TryRefresh {
+                reason: String::new(),
+            },
+            &Reply::Simple,
+            &settings(),
+            0,
+        );
         assert_eq!((r.status, r.body.as_str()), (401, UNAUTHORIZED_BODY));
     }
 }

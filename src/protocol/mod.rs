@@ -36,17 +36,29 @@ pub fn router(state: AppState) -> Router {
 
 async fn overload_response(err: BoxError) -> Response {
     if err.is::<tower::timeout::error::Elapsed>() {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"request timed out"}"#.into())
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"message":"request timed out"}"#.into(),
+        )
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"overloaded, retry later"}"#.into())
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"message":"overloaded, retry later"}"#.into(),
+        )
     } else {
-        json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal server error"}"#.into())
+        json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"message":"Internal server error"}"#.into(),
+        )
     }
 }
 
 pub fn json_response(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 

@@ -18,12 +18,22 @@ pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
         "jwks": { "keys": status.keys, "fresh": status.fresh, "age_seconds": status.age_ms.map(|ms| ms / 1000) },
     })
     .to_string();
-    json_response(if status.usable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+    json_response(
+        if status.usable {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.update_gauges();
     let mut r = (StatusCode::OK, state.metrics.render()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }

@@ -79,9 +79,16 @@ pub struct CoreAccessToken {
 
 #[derive(Debug, Clone)]
 pub enum VerifyOutcome {
-    Ok { session: CoreSession, access_token: Option<CoreAccessToken> },
-    Unauthorised { message: String },
-    TryRefresh { message: String },
+    Ok {
+        session: CoreSession,
+        access_token: Option<CoreAccessToken>,
+    },
+    Unauthorised {
+        message: String,
+    },
+    TryRefresh {
+        message: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -104,14 +111,22 @@ pub struct CoreClient {
 }
 
 impl CoreClient {
-    pub fn new(hosts: Vec<CoreHost>, api_key: Secret, timeout: Duration) -> Result<Self, CoreError> {
+    pub fn new(
+        hosts: Vec<CoreHost>,
+        api_key: Secret,
+        timeout: Duration,
+    ) -> Result<Self, CoreError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| CoreError::Unreachable(e.to_string()))?;
-        Ok(Self { hosts, api_key, http })
+        Ok(Self {
+            hosts,
+            api_key,
+            http,
+        })
     }
 
     pub fn hosts(&self) -> &[CoreHost] {
@@ -131,7 +146,11 @@ impl CoreClient {
                 }
             };
             if reply.status() != reqwest::StatusCode::OK {
-                last = JwksError::Fetch(format!("{} answered HTTP {}", host.0, reply.status().as_u16()));
+                last = JwksError::Fetch(format!(
+                    "{} answered HTTP {}",
+                    host.0,
+                    reply.status().as_u16()
+                ));
                 continue;
             }
             match reply.bytes().await {
@@ -147,7 +166,10 @@ impl CoreClient {
 
     /// `POST /recipe/session/verify`. Connection failures move on to the next host, as the
     /// SDK's querier does; an HTTP error status does not.
-    pub async fn verify_session(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, CoreError> {
+    pub async fn verify_session(
+        &self,
+        request: &VerifyRequest<'_>,
+    ) -> Result<VerifyOutcome, CoreError> {
         const PATH: &str = "/recipe/session/verify";
         let mut last = CoreError::Unreachable("no core configured".into());
         for host in &self.hosts {
@@ -167,18 +189,40 @@ impl CoreClient {
                     last = CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)));
                     continue;
                 }
-                Err(e) => return Err(CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)))),
+                Err(e) => {
+                    return Err(CoreError::Unreachable(format!(
+                        "{}: {}",
+                        host.0,
+                        error_chain(&e)
+                    )));
+                }
             };
             if reply.status() != reqwest::StatusCode::OK {
-                return Err(CoreError::Status { status: reply.status().as_u16(), path: PATH });
+                return Err(CoreError::Status {
+                    status: reply.status().as_u16(),
+                    path: PATH,
+                });
             }
-            let body = reply.bytes().await.map_err(|e| CoreError::Unreachable(error_chain(&e)))?;
-            let parsed: VerifyReply = serde_json::from_slice(&body).map_err(|e| CoreError::Decode { path: PATH, message: e.to_string() })?;
+            let body = reply
+                .bytes()
+                .await
+                .map_err(|e| CoreError::Unreachable(error_chain(&e)))?;
+            let parsed: VerifyReply =
+                serde_json::from_slice(&body).map_err(|e| CoreError::Decode {
+                    path: PATH,
+                    message: e.to_string(),
+                })?;
             let message = parsed.message.unwrap_or_default();
             return match parsed.status.as_str() {
                 "OK" => match parsed.session {
-                    Some(session) => Ok(VerifyOutcome::Ok { session, access_token: parsed.access_token }),
-                    None => Err(CoreError::Decode { path: PATH, message: "OK without session".into() }),
+                    Some(session) => Ok(VerifyOutcome::Ok {
+                        session,
+                        access_token: parsed.access_token,
+                    }),
+                    None => Err(CoreError::Decode {
+                        path: PATH,
+                        message: "OK without session".into(),
+                    }),
                 },
                 "UNAUTHORISED" => Ok(VerifyOutcome::Unauthorised { message }),
                 _ => Ok(VerifyOutcome::TryRefresh { message }),
@@ -189,7 +233,9 @@ impl CoreClient {
 }
 
 impl JwksSource for CoreClient {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+    fn fetch(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
         Box::pin(self.fetch_jwks())
     }
 }
@@ -212,8 +258,15 @@ mod tests {
 
     #[test]
     fn splits_hosts_and_keeps_base_path() {
-        let hosts = parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
-        assert_eq!(hosts, vec![CoreHost("http://a:3567".into()), CoreHost("https://b.example.com/appid-x".into())]);
+        let hosts =
+            parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
+        assert_eq!(
+            hosts,
+            vec![
+                CoreHost("http://a:3567".into()),
+                CoreHost("https://b.example.com/appid-x".into())
+            ]
+        );
         assert!(parse_connection_uri("ftp://x").is_err());
         assert!(parse_connection_uri("not a url").is_err());
     }
@@ -228,6 +281,9 @@ mod tests {
             check_database: true,
         })
         .expect("json");
-        assert_eq!(body, r#"{"accessToken":"t","doAntiCsrfCheck":true,"enableAntiCsrf":false,"checkDatabase":true}"#);
+        assert_eq!(
+            body,
+            r#"{"accessToken":"t","doAntiCsrfCheck":true,"enableAntiCsrf":false,"checkDatabase":true}"#
+        );
     }
 }

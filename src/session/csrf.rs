@@ -43,7 +43,9 @@ pub fn same_site(st: &SuperTokensSettings) -> SameSite {
     let api = url::Url::parse(&st.api_domain).ok();
     let web = url::Url::parse(&st.website_domain).ok();
     match (api, web) {
-        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => SameSite::Lax,
+        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => {
+            SameSite::Lax
+        }
         _ => SameSite::None,
     }
 }
@@ -96,7 +98,11 @@ pub enum CsrfFailure {
 pub fn check_via_token(token_value: Option<&str>, header: Option<&str>) -> Result<(), CsrfFailure> {
     let expected = token_value.ok_or(CsrfFailure::TokenLacksAntiCsrf)?;
     let given = header.ok_or(CsrfFailure::HeaderMissing)?;
-    if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) { Ok(()) } else { Err(CsrfFailure::Mismatch) }
+    if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        Ok(())
+    } else {
+        Err(CsrfFailure::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -113,18 +119,42 @@ mod tests {
 
     #[test]
     fn auto_mode_follows_site() {
-        assert_eq!(resolve_mode(&st("http://localhost:3001", "http://localhost:3000")), AntiCsrfMode::None);
-        assert_eq!(resolve_mode(&st("https://api.example.com", "https://www.example.com")), AntiCsrfMode::None);
-        assert_eq!(resolve_mode(&st("https://api.example.com", "https://example.org")), AntiCsrfMode::ViaCustomHeader);
-        assert_eq!(resolve_mode(&st("http://api.example.com", "https://example.com")), AntiCsrfMode::ViaCustomHeader);
-        assert_eq!(resolve_mode(&st("https://a.github.io", "https://b.github.io")), AntiCsrfMode::ViaCustomHeader);
+        assert_eq!(
+            resolve_mode(&st("http://localhost:3001", "http://localhost:3000")),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            resolve_mode(&st("https://api.example.com", "https://www.example.com")),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            resolve_mode(&st("https://api.example.com", "https://example.org")),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            resolve_mode(&st("http://api.example.com", "https://example.com")),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            resolve_mode(&st("https://a.github.io", "https://b.github.io")),
+            AntiCsrfMode::ViaCustomHeader
+        );
     }
 
     #[test]
     fn via_token_checks() {
         assert_eq!(check_via_token(Some("x"), Some("x")), Ok(()));
-        assert_eq!(check_via_token(Some("x"), Some("y")), Err(CsrfFailure::Mismatch));
-        assert_eq!(check_via_token(Some("x"), None), Err(CsrfFailure::HeaderMissing));
-        assert_eq!(check_via_token(None, Some("x")), Err(CsrfFailure::TokenLacksAntiCsrf));
+        assert_eq!(
+            check_via_token(Some("x"), Some("y")),
+            Err(CsrfFailure::Mismatch)
+        );
+        assert_eq!(
+            check_via_token(Some("x"), None),
+            Err(CsrfFailure::HeaderMissing)
+        );
+        assert_eq!(
+            check_via_token(None, Some("x")),
+            Err(CsrfFailure::TokenLacksAntiCsrf)
+        );
     }
 }

@@ -35,7 +35,9 @@ pub struct VerificationKey {
 
 /// Where keys come from: the core over HTTP in production, a fake in tests.
 pub trait JwksSource: Send + Sync + 'static {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>>;
+    fn fetch(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>>;
 }
 
 /// The JSON a core serves at `/.well-known/jwks.json`.
@@ -59,17 +61,28 @@ struct RsaJwk {
 /// Keeps the keys usable for RS256 signatures, as jose's key selection would: RSA, `alg` absent
 /// or RS256, `use` absent or `sig`, `key_ops` absent or containing `verify`.
 pub fn parse_jwks(body: &[u8]) -> Result<Vec<VerificationKey>, JwksError> {
-    let doc: JwkSetDoc = serde_json::from_slice(body).map_err(|e| JwksError::Malformed(e.to_string()))?;
+    let doc: JwkSetDoc =
+        serde_json::from_slice(body).map_err(|e| JwksError::Malformed(e.to_string()))?;
     let mut keys = Vec::new();
     for raw in doc.keys {
-        let Ok(jwk) = serde_json::from_value::<RsaJwk>(raw) else { continue };
+        let Ok(jwk) = serde_json::from_value::<RsaJwk>(raw) else {
+            continue;
+        };
         let usable = jwk.kty == "RSA"
             && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
             && jwk.use_.as_deref().is_none_or(|u| u == "sig")
-            && jwk.key_ops.as_ref().is_none_or(|ops| ops.iter().any(|o| o == "verify"));
-        let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else { continue };
+            && jwk
+                .key_ops
+                .as_ref()
+                .is_none_or(|ops| ops.iter().any(|o| o == "verify"));
+        let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else {
+            continue;
+        };
         if let Ok(key) = DecodingKey::from_rsa_components(&n, &e) {
-            keys.push(VerificationKey { kid, key: Arc::new(key) });
+            keys.push(VerificationKey {
+                kid,
+                key: Arc::new(key),
+            });
         }
     }
     Ok(keys)
@@ -145,14 +158,24 @@ impl JwksCache {
         let set = self.keys.load();
         let now = self.clock.now_ms();
         if set.generation == 0 {
-            return JwksStatus { keys: 0, age_ms: None, fresh: false, usable: false };
+            return JwksStatus {
+                keys: 0,
+                age_ms: None,
+                fresh: false,
+                usable: false,
+            };
         }
         let age = now.saturating_sub(set.fetched_at_ms);
         JwksStatus {
             keys: set.by_kid.len(),
             age_ms: Some(age),
             fresh: age < self.policy.max_age_ms,
-            usable: !set.all.is_empty() && age < self.policy.max_age_ms.saturating_add(self.policy.max_stale_ms),
+            usable: !set.all.is_empty()
+                && age
+                    < self
+                        .policy
+                        .max_age_ms
+                        .saturating_add(self.policy.max_stale_ms),
         }
     }
 
@@ -160,7 +183,8 @@ impl JwksCache {
     pub async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, JwksError> {
         let set = self.keys.load_full();
         let now = self.clock.now_ms();
-        let fresh = set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms);
+        let fresh =
+            set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms);
         if fresh {
             if let Some(k) = set.by_kid.get(kid) {
                 return Ok(k.clone());
@@ -170,7 +194,11 @@ impl JwksCache {
             }
         }
         match self.reload(set.generation).await {
-            Ok(new_set) => new_set.by_kid.get(kid).cloned().ok_or_else(|| JwksError::UnknownKid(kid.to_owned())),
+            Ok(new_set) => new_set
+                .by_kid
+                .get(kid)
+                .cloned()
+                .ok_or_else(|| JwksError::UnknownKid(kid.to_owned())),
             Err(e) => self.stale_key(kid).ok_or(e),
         }
     }
@@ -187,7 +215,11 @@ impl JwksCache {
             Ok(_) => Err(JwksError::NoKeys),
             Err(e) => {
                 let set = self.keys.load();
-                if self.within_stale(&set) && !set.all.is_empty() { Ok(set.all.clone()) } else { Err(e) }
+                if self.within_stale(&set) && !set.all.is_empty() {
+                    Ok(set.all.clone())
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -234,12 +266,20 @@ impl JwksCache {
 
     fn within_stale(&self, set: &KeySet) -> bool {
         set.generation > 0
-            && self.clock.now_ms() < set.fetched_at_ms.saturating_add(self.policy.max_age_ms).saturating_add(self.policy.max_stale_ms)
+            && self.clock.now_ms()
+                < set
+                    .fetched_at_ms
+                    .saturating_add(self.policy.max_age_ms)
+                    .saturating_add(self.policy.max_stale_ms)
     }
 
     fn stale_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let set = self.keys.load();
-        if self.within_stale(&set) { set.by_kid.get(kid).cloned() } else { None }
+        if self.within_stale(&set) {
+            set.by_kid.get(kid).cloned()
+        } else {
+            None
+        }
     }
 }
 

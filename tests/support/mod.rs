@@ -23,7 +23,10 @@ pub struct StubCore {
 impl StubCore {
     pub async fn start() -> Self {
         let issuer = Issuer::new().expect("issuer");
-        let addr = issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("serve stub core");
+        let addr = issuer
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("serve stub core");
         Self { issuer, addr }
     }
 
@@ -49,7 +52,11 @@ impl Service {
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        Self { addr, state, stop: Some(tx) }
+        Self {
+            addr,
+            state,
+            stop: Some(tx),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -58,7 +65,12 @@ impl Service {
 
     /// POSTs an event to `/authorize`: (status, JSON body).
     pub async fn authorize(&self, event: &Value) -> (u16, Value) {
-        let r = reqwest::Client::new().post(self.url("/authorize")).json(event).send().await.expect("authorize");
+        let r = reqwest::Client::new()
+            .post(self.url("/authorize"))
+            .json(event)
+            .send()
+            .await
+            .expect("authorize");
         let status = r.status().as_u16();
         let body = r.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
@@ -110,7 +122,9 @@ impl Oracle {
             .expect("spawn node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("oracle output");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("oracle output");
         let port = line
             .trim()
             .strip_prefix("ORACLE_LISTENING ")
