@@ -78,9 +78,7 @@ impl Validator {
         if let Some(v) = &spec.is {
             checks.push(if spec.claim == MFA_CLAIM {
                 if v != &Value::Bool(true) {
-                    return Err(
-                        "`st-mfa` only supports `is = true` (MFA requirements completed)".into(),
-                    );
+                    return Err("`st-mfa` only supports `is = true` (MFA requirements completed)".into());
                 }
                 Check::MfaCompleted
             } else {
@@ -148,11 +146,7 @@ impl Validator {
     }
 
     /// Runs the check; `Ok(None)` when it passes.
-    pub fn validate(
-        &self,
-        payload: &Map<String, Value>,
-        now_ms: u64,
-    ) -> Result<Option<ClaimError>, ClaimEvalError> {
+    pub fn validate(&self, payload: &Map<String, Value>, now_ms: u64) -> Result<Option<ClaimError>, ClaimEvalError> {
         let fail = |reason: Option<Reason>| {
             Ok(Some(ClaimError {
                 id: self.claim.clone(),
@@ -160,10 +154,7 @@ impl Validator {
             }))
         };
         if self.check == Check::MfaCompleted {
-            let v = payload
-                .get(&self.claim)
-                .and_then(|c| c.as_object())
-                .and_then(|c| c.get("v"));
+            let v = payload.get(&self.claim).and_then(|c| c.as_object()).and_then(|c| c.get("v"));
             return match v {
                 Some(v) if js_truthy(v) => Ok(None),
                 Some(Value::Bool(false)) => fail(Some(Reason::MfaNotSatisfied)),
@@ -179,8 +170,7 @@ impl Validator {
         };
         if let Some(max) = self.max_age_secs {
             // NaN when `t` is absent: the comparison is false, as in JavaScript.
-            let age =
-                claim_time(payload, &self.claim).map_or(f64::NAN, |t| (now_ms as f64 - t) / 1000.0);
+            let age = claim_time(payload, &self.claim).map_or(f64::NAN, |t| (now_ms as f64 - t) / 1000.0);
             if age > max as f64 {
                 return fail(Some(Reason::Expired {
                     age_secs: age,
@@ -230,9 +220,7 @@ impl Check {
     fn expected(&self) -> Value {
         match self {
             Check::Is(v) | Check::Includes(v) | Check::Excludes(v) => v.clone(),
-            Check::IncludesAll(vs) | Check::IncludesAny(vs) | Check::ExcludesAll(vs) => {
-                Value::Array(vs.clone())
-            }
+            Check::IncludesAll(vs) | Check::IncludesAny(vs) | Check::ExcludesAll(vs) => Value::Array(vs.clone()),
             Check::MfaCompleted => Value::Bool(true),
         }
     }
@@ -273,17 +261,11 @@ impl Serialize for Reason {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         match self {
-            Reason::Missing {
-                expected_key,
-                expected,
-            } => {
+            Reason::Missing { expected_key, expected } => {
                 m.serialize_entry("message", "value does not exist")?;
                 m.serialize_entry(expected_key, expected)?;
             }
-            Reason::Expired {
-                age_secs,
-                max_age_secs,
-            } => {
+            Reason::Expired { age_secs, max_age_secs } => {
                 m.serialize_entry("message", "expired")?;
                 m.serialize_entry("ageInSeconds", &js_number(*age_secs))?;
                 m.serialize_entry("maxAgeInSeconds", max_age_secs)?;
@@ -382,15 +364,9 @@ fn js_includes(actual: &Value, v: &Value) -> Result<bool, ClaimEvalError> {
     }
 }
 
-fn all_in(
-    actual: &Value,
-    vs: &[Value],
-    want: impl Fn(bool) -> bool,
-) -> Result<bool, ClaimEvalError> {
+fn all_in(actual: &Value, vs: &[Value], want: impl Fn(bool) -> bool) -> Result<bool, ClaimEvalError> {
     let set = members(actual)?;
-    Ok(vs
-        .iter()
-        .all(|v| want(set.iter().any(|m| js_strict_eq(m, v)))))
+    Ok(vs.iter().all(|v| want(set.iter().any(|m| js_strict_eq(m, v)))))
 }
 
 fn any_in(actual: &Value, vs: &[Value]) -> Result<bool, ClaimEvalError> {
@@ -424,10 +400,7 @@ mod tests {
     #[test]
     fn wrong_value_reason_has_node_field_order() {
         let p = payload(json!({"st-ev": {"v": false, "t": 1000}}));
-        let err = Validator::email_verified()
-            .validate(&p, 2000)
-            .expect("eval")
-            .expect("fails");
+        let err = Validator::email_verified().validate(&p, 2000).expect("eval").expect("fails");
         assert_eq!(
             serde_json::to_string(&err).expect("json"),
             r#"{"id":"st-ev","reason":{"message":"wrong value","expectedValue":true,"actualValue":false}}"#
@@ -466,22 +439,12 @@ mod tests {
         assert!(!ok(json!({"claim": "st-role", "includes": "ops"})));
         assert!(ok(json!({"claim": "st-role", "excludes": "ops"})));
         assert!(!ok(json!({"claim": "st-role", "excludes": "dev"})));
-        assert!(ok(
-            json!({"claim": "st-role", "includes_all": ["admin", "dev"]})
-        ));
-        assert!(!ok(
-            json!({"claim": "st-role", "includes_all": ["admin", "ops"]})
-        ));
-        assert!(ok(
-            json!({"claim": "st-role", "includes_any": ["ops", "dev"]})
-        ));
+        assert!(ok(json!({"claim": "st-role", "includes_all": ["admin", "dev"]})));
+        assert!(!ok(json!({"claim": "st-role", "includes_all": ["admin", "ops"]})));
+        assert!(ok(json!({"claim": "st-role", "includes_any": ["ops", "dev"]})));
         assert!(!ok(json!({"claim": "st-role", "includes_any": ["ops"]})));
-        assert!(ok(
-            json!({"claim": "st-role", "excludes_all": ["ops", "qa"]})
-        ));
-        assert!(!ok(
-            json!({"claim": "st-role", "excludes_all": ["ops", "dev"]})
-        ));
+        assert!(ok(json!({"claim": "st-role", "excludes_all": ["ops", "qa"]})));
+        assert!(!ok(json!({"claim": "st-role", "excludes_all": ["ops", "dev"]})));
     }
 
     #[test]
@@ -500,9 +463,7 @@ mod tests {
     #[test]
     fn mfa_reason_only_when_v_is_false() {
         let v = Validator::mfa_completed();
-        let f = v
-            .validate(&payload(json!({"st-mfa": {"c": {}, "v": false}})), 0)
-            .expect("eval");
+        let f = v.validate(&payload(json!({"st-mfa": {"c": {}, "v": false}})), 0).expect("eval");
         assert_eq!(
             serde_json::to_string(&f).expect("json"),
             r#"{"id":"st-mfa","reason":{"message":"MFA requirement for auth is not satisfied"}}"#
@@ -517,18 +478,12 @@ mod tests {
     #[test]
     fn numbers_compare_like_javascript() {
         let p = payload(json!({"level": {"v": 3.0, "t": 0}}));
-        assert!(
-            spec(json!({"claim": "level", "is": 3}))
-                .validate(&p, 0)
-                .expect("eval")
-                .is_none()
-        );
+        assert!(spec(json!({"claim": "level", "is": 3})).validate(&p, 0).expect("eval").is_none());
     }
 
     #[test]
     fn compile_rejects_two_checks() {
-        let spec: ValidatorSpec =
-            serde_json::from_value(json!({"claim": "x", "is": 1, "includes": 2})).expect("spec");
+        let spec: ValidatorSpec = serde_json::from_value(json!({"claim": "x", "is": 1, "includes": 2})).expect("spec");
         assert!(Validator::compile(&spec).is_err());
     }
 

@@ -92,11 +92,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
     }
 }
 
@@ -286,16 +282,12 @@ impl Settings {
         if !allow_missing && !path.exists() {
             return Err(ConfigError::Missing(path.display().to_string()));
         }
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path)),
-        )
+        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path)))
     }
 
     /// Parses TOML text under the environment overrides (used by tests and `dev`).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)),
-        )
+        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)))
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
@@ -312,96 +304,58 @@ impl Settings {
         let hosts = crate::session::core::parse_connection_uri(&st.connection_uri)
             .map_err(|m| ConfigError::invalid("supertokens.connection_uri", m))?;
         if hosts.is_empty() {
-            return Err(ConfigError::invalid(
-                "supertokens.connection_uri",
-                "no core URL given",
-            ));
+            return Err(ConfigError::invalid("supertokens.connection_uri", "no core URL given"));
         }
         for (key, value) in [
             ("supertokens.api_domain", &st.api_domain),
             ("supertokens.website_domain", &st.website_domain),
         ] {
-            let url = url::Url::parse(value)
-                .map_err(|e| ConfigError::invalid(key, format!("`{value}` is not a URL: {e}")))?;
+            let url = url::Url::parse(value).map_err(|e| ConfigError::invalid(key, format!("`{value}` is not a URL: {e}")))?;
             if url.host_str().is_none() {
                 return Err(ConfigError::invalid(key, format!("`{value}` has no host")));
             }
         }
         if !st.api_base_path.starts_with('/') {
-            return Err(ConfigError::invalid(
-                "supertokens.api_base_path",
-                "must start with `/`",
-            ));
+            return Err(ConfigError::invalid("supertokens.api_base_path", "must start with `/`"));
         }
         if let Some(same_site) = &st.cookie_same_site
-            && !matches!(
-                same_site.to_ascii_lowercase().as_str(),
-                "lax" | "strict" | "none"
-            )
+            && !matches!(same_site.to_ascii_lowercase().as_str(), "lax" | "strict" | "none")
         {
-            return Err(ConfigError::invalid(
-                "supertokens.cookie_same_site",
-                "must be lax, strict or none",
-            ));
+            return Err(ConfigError::invalid("supertokens.cookie_same_site", "must be lax, strict or none"));
         }
         if st.jwks_refresh_interval_secs == 0 {
-            return Err(ConfigError::invalid(
-                "supertokens.jwks_refresh_interval_secs",
-                "must be above 0",
-            ));
+            return Err(ConfigError::invalid("supertokens.jwks_refresh_interval_secs", "must be above 0"));
         }
         if st.core_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "supertokens.core_timeout_ms",
-                "must be above 0",
-            ));
+            return Err(ConfigError::invalid("supertokens.core_timeout_ms", "must be above 0"));
         }
         for (key, name) in std::iter::once(("headers.user_id", Some(&self.headers.user_id)))
             .chain([
                 ("headers.tenant_id", self.headers.tenant_id.as_ref()),
-                (
-                    "headers.session_handle",
-                    self.headers.session_handle.as_ref(),
-                ),
+                ("headers.session_handle", self.headers.session_handle.as_ref()),
             ])
-            .chain(
-                self.headers
-                    .claims
-                    .iter()
-                    .map(|c| ("headers.claims.header", Some(&c.header))),
-            )
+            .chain(self.headers.claims.iter().map(|c| ("headers.claims.header", Some(&c.header))))
         {
             if let Some(name) = name
                 && http::HeaderName::from_bytes(name.as_bytes()).is_err()
             {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("`{name}` is not a valid header name"),
-                ));
+                return Err(ConfigError::invalid(key, format!("`{name}` is not a valid header name")));
             }
         }
         if self.server.max_body_bytes == 0 {
-            return Err(ConfigError::invalid(
-                "server.max_body_bytes",
-                "must be above 0",
-            ));
+            return Err(ConfigError::invalid("server.max_body_bytes", "must be above 0"));
         }
         if !matches!(self.server.log_format.as_str(), "json" | "text") {
-            return Err(ConfigError::invalid(
-                "server.log_format",
-                "must be json or text",
-            ));
+            return Err(ConfigError::invalid("server.log_format", "must be json or text"));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            crate::policy::Route::compile(route)
-                .map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
+            crate::policy::Route::compile(route).map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
         }
         Ok(())
     }
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }

@@ -18,9 +18,7 @@ use crate::session::credentials::{self, CredentialError, Credentials};
 use crate::session::csrf::{self, AntiCsrfMode, CsrfFailure};
 use crate::session::jwks::JwksCache;
 use crate::session::token::ParsedToken;
-use crate::session::transport::{
-    self, CookieAttributes, NewAccessToken, TokenEffects, TransferMethod,
-};
+use crate::session::transport::{self, CookieAttributes, NewAccessToken, TokenEffects, TransferMethod};
 use crate::session::verify::{VerifyError, verify_token};
 
 /// Which protocol a request arrived on (a metrics and log label).
@@ -116,9 +114,7 @@ impl Decision {
 
     fn reason(&self) -> &str {
         match self {
-            Decision::TryRefresh { reason }
-            | Decision::Unauthorised { reason, .. }
-            | Decision::Error { reason } => reason,
+            Decision::TryRefresh { reason } | Decision::Unauthorised { reason, .. } | Decision::Error { reason } => reason,
             Decision::InvalidClaims { .. } => "claim validation failed",
             Decision::Allow { .. } | Decision::Anonymous => "",
         }
@@ -151,9 +147,7 @@ impl DecisionSettings {
             anti_csrf: csrf::resolve_mode(st),
             cookies: CookieAttributes {
                 domain: st.cookie_domain.as_deref().map(normalise_cookie_domain),
-                secure: st
-                    .cookie_secure
-                    .unwrap_or_else(|| st.api_domain.starts_with("https")),
+                secure: st.cookie_secure.unwrap_or_else(|| st.api_domain.starts_with("https")),
                 same_site: csrf::same_site(st),
                 refresh_path: format!("{}/session/refresh", st.api_base_path.trim_end_matches('/')),
             },
@@ -206,8 +200,7 @@ impl Authorizer {
         let route = self.policy.route_for(&req.method, &req.path);
         let decision = self.decide_on_route(req, route).await;
         let elapsed = started.elapsed();
-        self.metrics
-            .observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
+        self.metrics.observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
         let user = match &decision {
             Decision::Allow { session, .. } => session.user_id.as_str(),
             _ => "",
@@ -229,16 +222,11 @@ impl Authorizer {
         let picked = match credentials::pick(req.authorization.as_deref(), req.cookie.as_deref()) {
             Ok(p) => p,
             Err(e @ (CredentialError::LegacySession | CredentialError::DuplicateCookies)) => {
-                return Decision::TryRefresh {
-                    reason: e.to_string(),
-                };
+                return Decision::TryRefresh { reason: e.to_string() };
             }
         };
         // Cookie transport and non-GET only (HEAD and OPTIONS are checked too, as in the SDK).
-        let mut do_csrf = picked
-            .as_ref()
-            .is_some_and(|c| c.transfer == TransferMethod::Cookie)
-            && !req.method.eq_ignore_ascii_case("get");
+        let mut do_csrf = picked.as_ref().is_some_and(|c| c.transfer == TransferMethod::Cookie) && !req.method.eq_ignore_ascii_case("get");
         if do_csrf && self.settings.anti_csrf == AntiCsrfMode::ViaCustomHeader {
             if !req.has_rid {
                 return Decision::TryRefresh {
@@ -264,18 +252,14 @@ impl Authorizer {
                 false
             }
             Err(e) => {
-                return Decision::TryRefresh {
-                    reason: verify_reason(&e),
-                };
+                return Decision::TryRefresh { reason: verify_reason(&e) };
             }
         };
         if token.version >= 3 {
             let dynamic = token.kid.as_deref().is_some_and(|k| k.starts_with("d-"));
             if dynamic != self.settings.use_dynamic_key {
                 return Decision::TryRefresh {
-                    reason:
-                        "The access token doesn't match the useDynamicAccessTokenSigningKey setting"
-                            .into(),
+                    reason: "The access token doesn't match the useDynamicAccessTokenSigningKey setting".into(),
                 };
             }
         }
@@ -284,48 +268,35 @@ impl Authorizer {
             && verified
             && let Err(f) = csrf::check_via_token(token.anti_csrf_token(), req.anti_csrf.as_deref())
         {
-            return Decision::TryRefresh {
-                reason: f.to_string(),
-            };
+            return Decision::TryRefresh { reason: f.to_string() };
         }
         let check_database = route.check_database.unwrap_or(self.settings.check_database);
         let mut new_token = None;
-        let mut session =
-            if verified && !check_database && token.parent_refresh_token_hash1().is_none() {
-                SessionInfo {
-                    user_id: token.user_id().to_owned(),
-                    recipe_user_id: token.recipe_user_id().to_owned(),
-                    tenant_id: token.tenant_id(),
-                    session_handle: token.session_handle().to_owned(),
-                    expiry_ms: token.expiry_ms() as u64,
-                    payload: token.claims_payload(),
+        let mut session = if verified && !check_database && token.parent_refresh_token_hash1().is_none() {
+            SessionInfo {
+                user_id: token.user_id().to_owned(),
+                recipe_user_id: token.recipe_user_id().to_owned(),
+                tenant_id: token.tenant_id(),
+                session_handle: token.session_handle().to_owned(),
+                expiry_ms: token.expiry_ms() as u64,
+                payload: token.claims_payload(),
+            }
+        } else {
+            match self.ask_core(&token, req, do_csrf, check_database, verified).await {
+                Ok((session, minted)) => {
+                    new_token = minted;
+                    session
                 }
-            } else {
-                match self
-                    .ask_core(&token, req, do_csrf, check_database, verified)
-                    .await
-                {
-                    Ok((session, minted)) => {
-                        new_token = minted;
-                        session
-                    }
-                    Err(d) => return d,
-                }
-            };
+                Err(d) => return d,
+            }
+        };
         let mut errors = Vec::new();
-        for v in self
-            .settings
-            .global_validators
-            .iter()
-            .chain(route.validators.iter())
-        {
+        for v in self.settings.global_validators.iter().chain(route.validators.iter()) {
             match v.validate(&session.payload, now) {
                 Ok(None) => {}
                 Ok(Some(err)) => errors.push(err),
                 Err(e) => {
-                    return Decision::Error {
-                        reason: e.to_string(),
-                    };
+                    return Decision::Error { reason: e.to_string() };
                 }
             }
         }
@@ -334,13 +305,7 @@ impl Authorizer {
             return Decision::InvalidClaims { errors };
         }
         let effects = match &new_token {
-            Some(nt) => transport::new_token_effects(
-                nt,
-                transfer,
-                req.anti_csrf.as_deref(),
-                &self.settings.cookies,
-                now,
-            ),
+            Some(nt) => transport::new_token_effects(nt, transfer, req.anti_csrf.as_deref(), &self.settings.cookies, now),
             None => TokenEffects::default(),
         };
         if let Some(nt) = new_token {
@@ -375,13 +340,9 @@ impl Authorizer {
             check_database,
         };
         let outcome = self.core.verify_session(&body).await;
-        self.metrics
-            .observe_core("verify", if outcome.is_ok() { "ok" } else { "error" });
+        self.metrics.observe_core("verify", if outcome.is_ok() { "ok" } else { "error" });
         match outcome {
-            Ok(VerifyOutcome::Ok {
-                session,
-                access_token,
-            }) => {
+            Ok(VerifyOutcome::Ok { session, access_token }) => {
                 let minted = access_token.and_then(|at| {
                     let parsed = ParsedToken::parse(&at.token).ok()?;
                     Some(NewAccessToken {
@@ -392,9 +353,7 @@ impl Authorizer {
                     })
                 });
                 let payload = if token.version >= 3 {
-                    minted
-                        .as_ref()
-                        .map_or_else(|| token.payload.clone(), |m| m.payload.clone())
+                    minted.as_ref().map_or_else(|| token.payload.clone(), |m| m.payload.clone())
                 } else {
                     session.user_data_in_jwt.clone().unwrap_or_default()
                 };
@@ -404,10 +363,7 @@ impl Authorizer {
                     .or_else(|| if verified { token.tenant_id() } else { None })
                     .or_else(|| Some("public".into()));
                 let info = SessionInfo {
-                    recipe_user_id: session
-                        .recipe_user_id
-                        .clone()
-                        .unwrap_or_else(|| session.user_id.clone()),
+                    recipe_user_id: session.recipe_user_id.clone().unwrap_or_else(|| session.user_id.clone()),
                     user_id: session.user_id,
                     tenant_id,
                     session_handle: session.handle,
@@ -420,12 +376,8 @@ impl Authorizer {
                 reason: message,
                 effects: transport::clear_token_effects(&self.settings.cookies),
             }),
-            Ok(VerifyOutcome::TryRefresh { message }) => {
-                Err(Decision::TryRefresh { reason: message })
-            }
-            Err(e) => Err(Decision::Error {
-                reason: e.to_string(),
-            }),
+            Ok(VerifyOutcome::TryRefresh { message }) => Err(Decision::TryRefresh { reason: message }),
+            Err(e) => Err(Decision::Error { reason: e.to_string() }),
         }
     }
 }

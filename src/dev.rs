@@ -187,12 +187,7 @@ impl Issuer {
     }
 
     /// Signs arbitrary header and payload JSON with the chosen key (tests craft attacks with it).
-    pub fn sign_raw(
-        &self,
-        header: &Value,
-        payload: &Value,
-        key: KeyChoice,
-    ) -> Result<String, IssuerError> {
+    pub fn sign_raw(&self, header: &Value, payload: &Value, key: KeyChoice) -> Result<String, IssuerError> {
         let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).map_err(|_| IssuerError::Sign)?);
         let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).map_err(|_| IssuerError::Sign)?);
         let input = format!("{h}.{p}");
@@ -219,14 +214,7 @@ impl Issuer {
         let mut p = o.claims.clone();
         p.insert("sub".into(), json!(o.user_id));
         if o.version >= 5 {
-            p.insert(
-                "rsub".into(),
-                json!(
-                    o.recipe_user_id
-                        .clone()
-                        .unwrap_or_else(|| o.user_id.clone())
-                ),
-            );
+            p.insert("rsub".into(), json!(o.recipe_user_id.clone().unwrap_or_else(|| o.user_id.clone())));
         }
         if let Some(t) = &o.tenant_id
             && o.version >= 4
@@ -234,14 +222,8 @@ impl Issuer {
             p.insert("tId".into(), json!(t));
         }
         p.insert("sessionHandle".into(), json!(o.session_handle));
-        p.insert(
-            "refreshTokenHash1".into(),
-            json!("rth1-".to_owned() + &o.session_handle),
-        );
-        p.insert(
-            "parentRefreshTokenHash1".into(),
-            json!(o.parent_refresh_token_hash1),
-        );
+        p.insert("refreshTokenHash1".into(), json!("rth1-".to_owned() + &o.session_handle));
+        p.insert("parentRefreshTokenHash1".into(), json!(o.parent_refresh_token_hash1));
         p.insert("antiCsrfToken".into(), json!(o.anti_csrf_token));
         p.insert("iat".into(), json!(now_s.min(now_s + o.ttl_secs)));
         p.insert("exp".into(), json!(now_s + o.ttl_secs));
@@ -249,11 +231,7 @@ impl Issuer {
     }
 
     pub fn mint(&self, o: &MintOptions) -> Result<String, IssuerError> {
-        self.sign_raw(
-            &self.header_for(o.key, o.version),
-            &self.payload_for(o),
-            o.key,
-        )
+        self.sign_raw(&self.header_for(o.key, o.version), &self.payload_for(o), o.key)
     }
 
     /// Serves the core endpoints on `addr` in the background; returns the bound address.
@@ -272,10 +250,7 @@ impl Issuer {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/.well-known/jwks.json", get(jwks_handler))
-            .route(
-                "/apiversion",
-                get(|| async { Json(json!({"versions": ["5.4"]})) }),
-            )
+            .route("/apiversion", get(|| async { Json(json!({"versions": ["5.4"]})) }))
             .route("/recipe/session/verify", post(verify_handler))
             .with_state(self.clone())
     }
@@ -295,31 +270,16 @@ impl Issuer {
             jwk.get("e").and_then(Value::as_str).unwrap_or_default(),
         )
         .ok()
-        .and_then(|k| {
-            jsonwebtoken::crypto::verify(
-                token.signature(),
-                token.signing_input(),
-                &k,
-                jsonwebtoken::Algorithm::RS256,
-            )
-            .ok()
-        })
+        .and_then(|k| jsonwebtoken::crypto::verify(token.signature(), token.signing_input(), &k, jsonwebtoken::Algorithm::RS256).ok())
         .unwrap_or(false);
         if !genuine || token.expiry_ms() <= self.clock.now_ms() as f64 {
             return json!({"status": "TRY_REFRESH_TOKEN", "message": "Access token expired or invalid"});
         }
-        if body.enable_anti_csrf
-            && body.do_anti_csrf_check
-            && token.anti_csrf_token() != body.anti_csrf_token.as_deref()
-        {
+        if body.enable_anti_csrf && body.do_anti_csrf_check && token.anti_csrf_token() != body.anti_csrf_token.as_deref() {
             return json!({"status": "TRY_REFRESH_TOKEN", "message": "anti-csrf check failed"});
         }
         let handle = token.session_handle().to_owned();
-        let revoked = self
-            .revoked
-            .lock()
-            .map(|r| r.contains(&handle))
-            .unwrap_or(true);
+        let revoked = self.revoked.lock().map(|r| r.contains(&handle)).unwrap_or(true);
         if revoked {
             return json!({"status": "UNAUTHORISED", "message": "Either the session has ended or has been blacklisted"});
         }
@@ -363,11 +323,7 @@ impl Issuer {
         } else {
             KeyChoice::Dynamic
         };
-        match self.sign_raw(
-            &Value::Object(token.header.clone()),
-            &Value::Object(payload),
-            signing,
-        ) {
+        match self.sign_raw(&Value::Object(token.header.clone()), &Value::Object(payload), signing) {
             Ok(new_token) => {
                 if let Some(s) = session.as_object_mut() {
                     s.insert("userDataInJWT".into(), json!(custom));
@@ -400,10 +356,7 @@ async fn jwks_handler(State(issuer): State<Arc<Issuer>>) -> axum::response::Resp
     Json(issuer.jwks()).into_response()
 }
 
-async fn verify_handler(
-    State(issuer): State<Arc<Issuer>>,
-    Json(body): Json<Value>,
-) -> axum::response::Response {
+async fn verify_handler(State(issuer): State<Arc<Issuer>>, Json(body): Json<Value>) -> axum::response::Response {
     use axum::response::IntoResponse;
     issuer.verify_requests.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut bodies) = issuer.verify_bodies.lock() {
@@ -412,8 +365,7 @@ async fn verify_handler(
     match issuer.verify_mode.load(Ordering::SeqCst) {
         1 => return (http::StatusCode::INTERNAL_SERVER_ERROR, "core failure").into_response(),
         2 => {
-            return Json(json!({"status": "TRY_REFRESH_TOKEN", "message": "forced"}))
-                .into_response();
+            return Json(json!({"status": "TRY_REFRESH_TOKEN", "message": "forced"})).into_response();
         }
         _ => {}
     }

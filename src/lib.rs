@@ -2,15 +2,7 @@
 //! valid SuperTokens session, with the decisions of supertokens-node's `getSession`.
 #![forbid(unsafe_code)]
 // Request paths never panic: no unwrap/expect/indexing outside tests.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod claims;
 pub mod clock;

@@ -12,11 +12,7 @@ use session_authorizer::startup::Application;
 use session_authorizer::telemetry;
 
 #[derive(Parser)]
-#[command(
-    name = "session-authorizer",
-    version,
-    about = "SuperTokens session authorizer for API gateways"
-)]
+#[command(name = "session-authorizer", version, about = "SuperTokens session authorizer for API gateways")]
 struct Cli {
     /// Configuration file (TOML); SESSION_AUTHORIZER__<SECTION>__<KEY> variables override it.
     #[arg(long, global = true, default_value = "config.toml")]
@@ -34,6 +30,9 @@ enum Command {
         /// Address of the HTTP listener.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Address of the gRPC (Envoy ext_authz) listener.
+        #[arg(long, default_value = "127.0.0.1:9191")]
+        grpc_listen: SocketAddr,
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
@@ -44,7 +43,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config).await,
-        Command::Dev { listen } => dev(listen).await,
+        Command::Dev { listen, grpc_listen } => dev(listen, grpc_listen).await,
         Command::CheckConfig => check_config(&cli.config),
     }
 }
@@ -52,11 +51,7 @@ async fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Settings::load(path, false) {
         Ok(settings) => {
-            println!(
-                "# {}: valid\n{}",
-                path.display(),
-                settings.to_redacted_toml()
-            );
+            println!("# {}: valid\n{}", path.display(), settings.to_redacted_toml());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -101,7 +96,7 @@ session = "required"
 claims = [{ claim = "st-role", includes = "admin" }]
 "#;
 
-async fn dev(listen: SocketAddr) -> ExitCode {
+async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
     telemetry::init("text");
     let issuer = match Issuer::new() {
         Ok(i) => i,
@@ -126,6 +121,7 @@ async fn dev(listen: SocketAddr) -> ExitCode {
     };
     settings.supertokens.connection_uri = format!("http://{issuer_addr}");
     settings.server.http_listen = listen;
+    settings.server.grpc_listen = grpc_listen;
     settings.server.log_format = "text".into();
     let app = match Application::build(settings).await {
         Ok(a) => a,
@@ -169,11 +165,10 @@ async fn dev(listen: SocketAddr) -> ExitCode {
             event(path, token)
         )
     };
+    println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
     println!(
-        "WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production."
-    );
-    println!(
-        "session-authorizer (dev) listening on http://{addr}; embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json"
+        "session-authorizer (dev) listening on http://{addr} (gRPC ext_authz on {}); embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json",
+        app.grpc_address()
     );
     println!("# allow (valid session, principalId dev-user):");
     println!("{}", curl("/items", &valid));

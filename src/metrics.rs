@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -23,42 +20,27 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let decisions = IntCounterVec::new(
-            Opts::new(
-                "decisions_total",
-                "Decisions made, by front door and outcome",
-            )
-            .namespace(NS),
+            Opts::new("decisions_total", "Decisions made, by front door and outcome").namespace(NS),
             &["front_door", "outcome"],
         )?;
         let decision_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "decision_duration_seconds",
-                "Time to decide one request, by front door",
-            )
-            .namespace(NS)
-            .buckets(vec![
-                0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
-                0.01, 0.025, 0.1, 0.5, 1.0,
-            ]),
+            HistogramOpts::new("decision_duration_seconds", "Time to decide one request, by front door")
+                .namespace(NS)
+                .buckets(vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0,
+                ]),
             &["front_door"],
         )?;
         let core_requests = IntCounterVec::new(
-            Opts::new(
-                "core_requests_total",
-                "Calls to the SuperTokens core, by endpoint and result",
-            )
-            .namespace(NS),
+            Opts::new("core_requests_total", "Calls to the SuperTokens core, by endpoint and result").namespace(NS),
             &["endpoint", "result"],
         )?;
         let jwks_fetches = IntCounterVec::new(
             Opts::new("jwks_fetch_total", "JWKS fetches from the core, by result").namespace(NS),
             &["result"],
         )?;
-        let jwks_keys = IntGauge::with_opts(
-            Opts::new("jwks_keys", "Signing keys currently held").namespace(NS),
-        )?;
-        let jwks_age =
-            Gauge::with_opts(Opts::new("jwks_age_seconds", "Age of the JWKS held").namespace(NS))?;
+        let jwks_keys = IntGauge::with_opts(Opts::new("jwks_keys", "Signing keys currently held").namespace(NS))?;
+        let jwks_age = Gauge::with_opts(Opts::new("jwks_age_seconds", "Age of the JWKS held").namespace(NS))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(core_requests.clone()))?;
@@ -77,32 +59,23 @@ impl Metrics {
     }
 
     pub fn observe_decision(&self, front_door: &str, outcome: &str, elapsed: Duration) {
-        self.decisions
-            .with_label_values(&[front_door, outcome])
-            .inc();
+        self.decisions.with_label_values(&[front_door, outcome]).inc();
         self.decision_duration
             .with_label_values(&[front_door])
             .observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_core(&self, endpoint: &str, result: &str) {
-        self.core_requests
-            .with_label_values(&[endpoint, result])
-            .inc();
+        self.core_requests.with_label_values(&[endpoint, result]).inc();
     }
 
     pub fn decisions(&self, front_door: &str, outcome: &str) -> u64 {
-        self.decisions
-            .with_label_values(&[front_door, outcome])
-            .get()
+        self.decisions.with_label_values(&[front_door, outcome]).get()
     }
 
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .is_err()
-        {
+        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()

@@ -34,19 +34,9 @@ impl Route {
         let methods = if settings.methods.iter().any(|m| m == "*") {
             None
         } else {
-            Some(
-                settings
-                    .methods
-                    .iter()
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect(),
-            )
+            Some(settings.methods.iter().map(|m| m.to_ascii_uppercase()).collect())
         };
-        let validators = settings
-            .claims
-            .iter()
-            .map(Validator::compile)
-            .collect::<Result<Vec<_>, _>>()?;
+        let validators = settings.claims.iter().map(Validator::compile).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             methods,
             glob,
@@ -74,10 +64,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(settings: &[RouteSettings]) -> Result<Self, String> {
-        let routes = settings
-            .iter()
-            .map(Route::compile)
-            .collect::<Result<Vec<_>, _>>()?;
+        let routes = settings.iter().map(Route::compile).collect::<Result<Vec<_>, _>>()?;
         let fallback = Route::compile(&RouteSettings {
             methods: vec!["*".into()],
             path: "/**".into(),
@@ -92,10 +79,7 @@ impl Policy {
     pub fn route_for(&self, method: &str, path_and_query: &str) -> &Route {
         let path = path_and_query.split(['?', '#']).next().unwrap_or("/");
         let path = if path.is_empty() { "/" } else { path };
-        self.routes
-            .iter()
-            .find(|r| r.matches(method, path))
-            .unwrap_or(&self.fallback)
+        self.routes.iter().find(|r| r.matches(method, path)).unwrap_or(&self.fallback)
     }
 }
 
@@ -120,22 +104,10 @@ mod tests {
             route(&["*"], "/items/*", SessionRequirement::Required),
         ])
         .expect("policy");
-        assert_eq!(
-            p.route_for("post", "/admin/x/y?z=1").session,
-            SessionRequirement::Required
-        );
-        assert_eq!(
-            p.route_for("GET", "/admin/x").session,
-            SessionRequirement::Optional
-        );
-        assert_eq!(
-            p.route_for("GET", "/items/1").session,
-            SessionRequirement::Required
-        );
-        assert_eq!(
-            p.route_for("GET", "/items/1/2").session,
-            SessionRequirement::Optional
-        );
+        assert_eq!(p.route_for("post", "/admin/x/y?z=1").session, SessionRequirement::Required);
+        assert_eq!(p.route_for("GET", "/admin/x").session, SessionRequirement::Optional);
+        assert_eq!(p.route_for("GET", "/items/1").session, SessionRequirement::Required);
+        assert_eq!(p.route_for("GET", "/items/1/2").session, SessionRequirement::Optional);
         assert_eq!(p.route_for("GET", "").pattern, "/**");
     }
 

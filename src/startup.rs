@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -17,10 +18,7 @@ pub enum StartupError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -28,6 +26,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    grpc_listener: TcpListener,
+    grpc_address: SocketAddr,
     state: AppState,
 }
 
@@ -36,21 +36,22 @@ impl Application {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: SharedClock,
-    ) -> Result<Self, StartupError> {
-        let addr = settings.server.http_listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let address = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+            Ok::<_, StartupError>((listener, bound))
+        };
+        let (listener, address) = bind(settings.server.http_listen).await?;
+        let (grpc_listener, grpc_address) = bind(settings.server.grpc_listen).await?;
         let state = AppState::new(settings, clock)?;
         Ok(Self {
             listener,
             address,
+            grpc_listener,
+            grpc_address,
             state,
         })
     }
@@ -59,22 +60,38 @@ impl Application {
         self.address
     }
 
+    pub fn grpc_address(&self) -> SocketAddr {
+        self.grpc_address
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains connections.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
+    /// Serves HTTP and gRPC until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let refresher = tokio::spawn(keep_jwks_warm(self.state.clone()));
-        let app = router(self.state.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let grpc = tonic::transport::Server::builder()
+            .add_service(crate::protocol::envoy_grpc::service(self.state.clone()))
+            .add_optional_service(crate::protocol::envoy_grpc::reflection())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped(stop_rx.clone()));
+        let grpc = tokio::spawn(grpc);
+        let http = axum::serve(self.listener, router(self.state.clone())).with_graceful_shutdown(stopped(stop_rx));
+        let http = tokio::spawn(async move { http.await });
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let (http_result, grpc_result) = (http.await, grpc.await);
         refresher.abort();
-        result.map_err(StartupError::Serve)
+        match (http_result, grpc_result) {
+            (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
+            (Ok(Err(e)), _) => Err(StartupError::Serve(e)),
+            (_, Ok(Err(e))) => Err(StartupError::Serve(std::io::Error::other(e.to_string()))),
+            (Err(e), _) | (_, Err(e)) => Err(StartupError::Serve(std::io::Error::other(e.to_string()))),
+        }
     }
 
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
@@ -108,10 +125,7 @@ async fn keep_jwks_warm(state: AppState) {
         }
         state.update_gauges();
         let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
-        let wait = max_age
-            .saturating_sub(max_age / 10)
-            .saturating_sub(age)
-            .max(Duration::from_secs(1));
+        let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
         tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
     }
 }

@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::decision::{Authorizer, DecisionSettings};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::protocol::proxy::IdentityHeaders;
 use crate::session::core::{CoreClient, parse_connection_uri};
 use crate::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey};
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub authorizer: Arc<Authorizer>,
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
+    pub identity: Arc<IdentityHeaders>,
 }
 
 /// The core's JWKS, counted in `jwks_fetch_total`.
@@ -38,9 +40,7 @@ struct MeteredJwks {
 }
 
 impl JwksSource for MeteredJwks {
-    fn fetch(
-        &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
         Box::pin(async move {
             let result = self.core.fetch_jwks().await;
             let label = if result.is_ok() { "ok" } else { "error" };
@@ -57,11 +57,7 @@ impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
-        let core = CoreClient::new(
-            hosts,
-            st.api_key.clone(),
-            Duration::from_millis(st.core_timeout_ms),
-        )?;
+        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?;
         let metrics = Arc::new(Metrics::new()?);
         let jwks = Arc::new(JwksCache::new(
             MeteredJwks {
@@ -84,11 +80,13 @@ impl AppState {
             clock: clock.clone(),
             metrics: metrics.clone(),
         });
+        let identity = Arc::new(IdentityHeaders::from_settings(&settings));
         Ok(Self {
             settings: Arc::new(settings),
             authorizer,
             metrics,
             clock,
+            identity,
         })
     }
 
@@ -99,11 +97,7 @@ impl AppState {
 
     pub fn update_gauges(&self) {
         let status = self.authorizer.jwks.status();
-        self.metrics
-            .jwks_keys
-            .set(i64::try_from(status.keys).unwrap_or(i64::MAX));
-        self.metrics
-            .jwks_age
-            .set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+        self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
+        self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
     }
 }

@@ -17,7 +17,7 @@ impl Drop for Killed {
 #[test]
 fn dev_mode_prints_working_curl_lines() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_session-authorizer"))
-        .args(["dev", "--listen", "127.0.0.1:0"])
+        .args(["dev", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -36,10 +36,7 @@ fn dev_mode_prints_working_curl_lines() {
             banner.push(line);
         }
     }
-    assert!(
-        banner.iter().any(|l| l.contains("WARNING: dev mode")),
-        "loud warning: {banner:?}"
-    );
+    assert!(banner.iter().any(|l| l.contains("WARNING: dev mode")), "loud warning: {banner:?}");
     assert_eq!(curls.len(), 3, "three curl lines: {banner:?}");
     let run = |cmd: &str| {
         // The server starts serving right after printing; give it a moment on a slow machine.

@@ -12,9 +12,7 @@ use base64::Engine;
 use jsonwebtoken::DecodingKey;
 use session_authorizer::clock::ManualClock;
 use session_authorizer::dev::Issuer;
-use session_authorizer::session::jwks::{
-    JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey, parse_jwks,
-};
+use session_authorizer::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey, parse_jwks};
 
 /// Serves a scripted list of kids, counting fetches; can fail or be slow on demand.
 #[derive(Clone)]
@@ -30,9 +28,7 @@ impl Scripted {
     fn new(kids: &[&str]) -> Self {
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xc3u8; 256]);
         Self {
-            kids: Arc::new(std::sync::Mutex::new(
-                kids.iter().map(|k| k.to_string()).collect(),
-            )),
+            kids: Arc::new(std::sync::Mutex::new(kids.iter().map(|k| k.to_string()).collect())),
             down: Arc::new(AtomicBool::new(false)),
             delay_ms: Arc::new(AtomicU64::new(0)),
             fetches: Arc::new(AtomicU64::new(0)),
@@ -45,9 +41,7 @@ impl Scripted {
 }
 
 impl JwksSource for Scripted {
-    fn fetch(
-        &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
         Box::pin(async move {
             self.fetches.fetch_add(1, Ordering::SeqCst);
             let delay = self.delay_ms.load(Ordering::SeqCst);
@@ -76,11 +70,7 @@ const POLICY: JwksPolicy = JwksPolicy {
 };
 
 fn cache(source: &Scripted, clock: &ManualClock) -> Arc<JwksCache> {
-    Arc::new(JwksCache::new(
-        source.clone(),
-        Arc::new(clock.clone()),
-        POLICY,
-    ))
+    Arc::new(JwksCache::new(source.clone(), Arc::new(clock.clone()), POLICY))
 }
 
 #[tokio::test]
@@ -93,23 +83,13 @@ async fn unknown_kid_refetches_after_cooldown_only() {
     // Rotation: the core now has d-2, but we fetched 100 ms ago: no refetch yet.
     src.set_kids(&["d-1", "d-2"]);
     clock.advance(100);
-    assert_eq!(
-        c.key_for("d-2").await.err(),
-        Some(JwksError::UnknownKid("d-2".into()))
-    );
+    assert_eq!(c.key_for("d-2").await.err(), Some(JwksError::UnknownKid("d-2".into())));
     assert_eq!(src.fetches.load(Ordering::SeqCst), 1);
     clock.advance(400);
-    assert!(
-        c.key_for("d-2").await.is_ok(),
-        "new kid picked up after the cooldown"
-    );
+    assert!(c.key_for("d-2").await.is_ok(), "new kid picked up after the cooldown");
     assert_eq!(src.fetches.load(Ordering::SeqCst), 2);
     assert!(c.key_for("d-1").await.is_ok());
-    assert_eq!(
-        src.fetches.load(Ordering::SeqCst),
-        2,
-        "known kids never refetch"
-    );
+    assert_eq!(src.fetches.load(Ordering::SeqCst), 2, "known kids never refetch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,9 +102,7 @@ async fn burst_of_unknown_kids_costs_one_fetch_per_cooldown() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            c.key_for(&format!("d-random-{i}")).await
-        }));
+        tasks.push(tokio::spawn(async move { c.key_for(&format!("d-random-{i}")).await }));
     }
     for t in tasks {
         assert!(t.await.expect("join").is_err());
@@ -189,10 +167,7 @@ async fn refreshes_after_max_age() {
     assert_eq!(src.fetches.load(Ordering::SeqCst), 1);
     clock.advance(1);
     src.set_kids(&["d-2"]);
-    assert!(
-        c.key_for("d-1").await.is_err(),
-        "a key gone from a refreshed set is gone"
-    );
+    assert!(c.key_for("d-1").await.is_err(), "a key gone from a refreshed set is gone");
     assert_eq!(src.fetches.load(Ordering::SeqCst), 2);
 }
 
@@ -212,19 +187,12 @@ fn parses_a_core_jwks_and_skips_unusable_keys() {
     let mut doc = issuer.jwks();
     let keys = doc["keys"].as_array_mut().expect("keys");
     keys.push(serde_json::json!({"kty": "EC", "kid": "ec", "crv": "P-256", "x": "a", "y": "b"}));
-    keys.push(
-        serde_json::json!({"kty": "RSA", "kid": "enc", "n": "AQAB", "e": "AQAB", "use": "enc"}),
-    );
-    keys.push(
-        serde_json::json!({"kty": "RSA", "kid": "rs512", "n": "AQAB", "e": "AQAB", "alg": "RS512"}),
-    );
+    keys.push(serde_json::json!({"kty": "RSA", "kid": "enc", "n": "AQAB", "e": "AQAB", "use": "enc"}));
+    keys.push(serde_json::json!({"kty": "RSA", "kid": "rs512", "n": "AQAB", "e": "AQAB", "alg": "RS512"}));
     let parsed = parse_jwks(doc.to_string().as_bytes()).expect("parse");
     let kids: Vec<_> = parsed.iter().map(|k| k.kid.clone()).collect();
     assert_eq!(kids.len(), 2, "{kids:?}");
-    assert!(
-        kids.iter()
-            .all(|k| k.starts_with("d-") || k.starts_with("s-"))
-    );
+    assert!(kids.iter().all(|k| k.starts_with("d-") || k.starts_with("s-")));
     assert!(parse_jwks(b"{\"nokeys\":1}").is_err());
     assert!(parse_jwks(b"<html>").is_err());
 }

@@ -4,8 +4,7 @@
 mod support;
 
 use aws_lambda_events::event::apigw::{
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
-    ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
 };
 use aws_lambda_events::event::appsync::AppSyncLambdaAuthorizerResponse;
 use serde_json::{Value, json};
@@ -42,11 +41,7 @@ async fn rest_request_event_all_outcomes() {
     let (core, svc) = setup("").await;
     let token = roles(&core, &["user"], 3600);
     let (status, body) = svc
-        .authorize(&rest_event(
-            "GET",
-            "/items",
-            &[("Cookie", format!("sAccessToken={token}"))],
-        ))
+        .authorize(&rest_event("GET", "/items", &[("Cookie", format!("sAccessToken={token}"))]))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -58,8 +53,7 @@ async fn rest_request_event_all_outcomes() {
         })
     );
     // AWS's own type accepts it.
-    serde_json::from_value::<ApiGatewayCustomAuthorizerResponse>(body)
-        .expect("aws_lambda_events accepts the response");
+    serde_json::from_value::<ApiGatewayCustomAuthorizerResponse>(body).expect("aws_lambda_events accepts the response");
 
     let (status, body) = svc.authorize(&rest_event("GET", "/items", &[])).await;
     assert_eq!(status, 200);
@@ -69,11 +63,7 @@ async fn rest_request_event_all_outcomes() {
 
     let expired = roles(&core, &["user"], -10);
     let (status, body) = svc
-        .authorize(&rest_event(
-            "GET",
-            "/items",
-            &[("cookie", format!("sAccessToken={expired}"))],
-        ))
+        .authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={expired}"))]))
         .await;
     assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
 
@@ -83,11 +73,7 @@ async fn rest_request_event_all_outcomes() {
 
     // Failing claim -> Deny with the SDK's body as a JSON string.
     let (status, body) = svc
-        .authorize(&rest_event(
-            "GET",
-            "/admin/users",
-            &[("cookie", format!("sAccessToken={token}"))],
-        ))
+        .authorize(&rest_event("GET", "/admin/users", &[("cookie", format!("sAccessToken={token}"))]))
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["principalId"], "");
@@ -105,16 +91,9 @@ async fn rest_request_event_all_outcomes() {
     }
     let admin = roles(&core, &["admin"], 3600);
     let (status, body) = svc
-        .authorize(&rest_event(
-            "GET",
-            "/admin/users",
-            &[("cookie", format!("sAccessToken={admin}"))],
-        ))
+        .authorize(&rest_event("GET", "/admin/users", &[("cookie", format!("sAccessToken={admin}"))]))
         .await;
-    assert_eq!(
-        (status, body["principalId"].clone()),
-        (200, json!("user-1"))
-    );
+    assert_eq!((status, body["principalId"].clone()), (200, json!("user-1")));
 }
 
 #[tokio::test]
@@ -136,17 +115,10 @@ async fn aws_sample_request_event_is_understood() {
             "identity": {"apiKey": "...", "sourceIp": "..."}, "resourcePath": "/request", "httpMethod": "GET", "apiId": "abcdef123"}
     });
     let mut typed = event.clone();
-    typed["headers"]
-        .as_object_mut()
-        .expect("headers")
-        .remove("Via");
-    serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(typed)
-        .expect("aws_lambda_events parses the sample");
+    typed["headers"].as_object_mut().expect("headers").remove("Via");
+    serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(typed).expect("aws_lambda_events parses the sample");
     let (status, body) = svc.authorize(&event).await;
-    assert_eq!(
-        (status, body["principalId"].clone()),
-        (200, json!("user-1"))
-    );
+    assert_eq!((status, body["principalId"].clone()), (200, json!("user-1")));
 }
 
 #[tokio::test]
@@ -165,18 +137,13 @@ async fn token_event() {
     }
     let expired = roles(&core, &["user"], -10);
     let event = json!({"type": "TOKEN", "authorizationToken": expired, "methodArn": format!("{}/GET/items", support::METHOD_ARN_PREFIX)});
-    assert_eq!(
-        svc.authorize(&event).await,
-        (401, json!({"message": "Unauthorized"}))
-    );
+    assert_eq!(svc.authorize(&event).await, (401, json!({"message": "Unauthorized"})));
     // The route comes from methodArn: /admin needs the admin role.
-    let event = json!({"type": "TOKEN", "authorizationToken": token, "methodArn": format!("{}/DELETE/admin/x", support::METHOD_ARN_PREFIX)});
+    let event =
+        json!({"type": "TOKEN", "authorizationToken": token, "methodArn": format!("{}/DELETE/admin/x", support::METHOD_ARN_PREFIX)});
     let (status, body) = svc.authorize(&event).await;
     assert_eq!(
-        (
-            status,
-            body["policyDocument"]["Statement"][0]["Effect"].clone()
-        ),
+        (status, body["policyDocument"]["Statement"][0]["Effect"].clone()),
         (200, json!("Deny"))
     );
 }
@@ -210,25 +177,14 @@ async fn http_api_v2_simple_responses() {
     );
     serde_json::from_value::<ApiGatewayV2CustomAuthorizerSimpleResponse>(body).expect("aws type");
     let (status, body) = svc
-        .authorize(&v2_event(
-            &[],
-            json!({"authorization": format!("Bearer {token}")}),
-            "/items",
-        ))
+        .authorize(&v2_event(&[], json!({"authorization": format!("Bearer {token}")}), "/items"))
         .await;
     assert_eq!((status, body["isAuthorized"].clone()), (200, json!(true)));
     let (status, body) = svc.authorize(&v2_event(&[], json!({}), "/items")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        json!({"isAuthorized": true, "context": {"setCookie": ""}})
-    );
+    assert_eq!(body, json!({"isAuthorized": true, "context": {"setCookie": ""}}));
     let (status, body) = svc
-        .authorize(&v2_event(
-            &[format!("sAccessToken={token}")],
-            json!({}),
-            "/admin/x",
-        ))
+        .authorize(&v2_event(&[format!("sAccessToken={token}")], json!({}), "/admin/x"))
         .await;
     assert_eq!((status, body["isAuthorized"].clone()), (200, json!(false)));
     assert!(
@@ -239,13 +195,9 @@ async fn http_api_v2_simple_responses() {
     );
     let expired = roles(&core, &["user"], -1);
     assert_eq!(
-        svc.authorize(&v2_event(
-            &[format!("sAccessToken={expired}")],
-            json!({}),
-            "/items"
-        ))
-        .await
-        .0,
+        svc.authorize(&v2_event(&[format!("sAccessToken={expired}")], json!({}), "/items"))
+            .await
+            .0,
         401
     );
 }
@@ -255,11 +207,7 @@ async fn http_api_v2_iam_responses() {
     let (core, svc) = setup("[lambda]\nhttp_api_response = \"iam\"\n").await;
     let token = roles(&core, &["user"], 3600);
     let (status, body) = svc
-        .authorize(&v2_event(
-            &[format!("sAccessToken={token}")],
-            json!({}),
-            "/items",
-        ))
+        .authorize(&v2_event(&[format!("sAccessToken={token}")], json!({}), "/items"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["principalId"], "user-1");
@@ -291,10 +239,7 @@ async fn appsync_responses() {
     );
     let expired = roles(&core, &["user"], -1);
     let event = json!({"authorizationToken": expired, "requestContext": {"apiId": "graphql-api"}});
-    assert_eq!(
-        svc.authorize(&event).await,
-        (401, json!({"message": "Unauthorized"}))
-    );
+    assert_eq!(svc.authorize(&event).await, (401, json!({"message": "Unauthorized"})));
 }
 
 #[tokio::test]
@@ -306,22 +251,10 @@ async fn malformed_bodies_get_400_naming_the_problem() {
         ("[]", "not a Lambda authorizer event"),
         ("{}", "not a Lambda authorizer event"),
         (r#"{"type":"REQUEST"}"#, "missing `methodArn`"),
-        (
-            r#"{"type":"TOKEN","methodArn":"arn:x/a/GET/p"}"#,
-            "missing `authorizationToken`",
-        ),
-        (
-            r#"{"version":"2.0","type":"REQUEST"}"#,
-            "missing `routeArn`",
-        ),
-        (
-            r#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#,
-            "not valid JSON",
-        ),
-        (
-            r#"{"type":"WEBSOCKET","methodArn":"a"}"#,
-            "not a Lambda authorizer event",
-        ),
+        (r#"{"type":"TOKEN","methodArn":"arn:x/a/GET/p"}"#, "missing `authorizationToken`"),
+        (r#"{"version":"2.0","type":"REQUEST"}"#, "missing `routeArn`"),
+        (r#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, "not valid JSON"),
+        (r#"{"type":"WEBSOCKET","methodArn":"a"}"#, "not a Lambda authorizer event"),
     ];
     for (body, needle) in cases {
         let r = client
@@ -340,29 +273,12 @@ async fn malformed_bodies_get_400_naming_the_problem() {
         assert!(msg.contains(needle), "{body}: {msg}");
     }
     let deep = "[".repeat(200) + &"]".repeat(200);
-    let r = client
-        .post(svc.url("/authorize"))
-        .body(deep)
-        .send()
-        .await
-        .expect("send");
+    let r = client.post(svc.url("/authorize")).body(deep).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 400);
-    let big = format!(
-        r#"{{"type":"REQUEST","methodArn":"a","path":"{}"}}"#,
-        "a".repeat(70 * 1024)
-    );
-    let r = client
-        .post(svc.url("/authorize"))
-        .body(big)
-        .send()
-        .await
-        .expect("send");
+    let big = format!(r#"{{"type":"REQUEST","methodArn":"a","path":"{}"}}"#, "a".repeat(70 * 1024));
+    let r = client.post(svc.url("/authorize")).body(big).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 413);
-    let r = client
-        .get(svc.url("/authorize"))
-        .send()
-        .await
-        .expect("send");
+    let r = client.get(svc.url("/authorize")).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 405);
 }
 
@@ -371,26 +287,12 @@ async fn health_readiness_and_metrics() {
     let (core, svc) = setup("").await;
     let client = reqwest::Client::new();
     assert_eq!(
-        client
-            .get(svc.url("/healthz"))
-            .send()
-            .await
-            .expect("healthz")
-            .status()
-            .as_u16(),
+        client.get(svc.url("/healthz")).send().await.expect("healthz").status().as_u16(),
         200
     );
     let mut ready = false;
     for _ in 0..50 {
-        if client
-            .get(svc.url("/readyz"))
-            .send()
-            .await
-            .expect("readyz")
-            .status()
-            .as_u16()
-            == 200
-        {
+        if client.get(svc.url("/readyz")).send().await.expect("readyz").status().as_u16() == 200 {
             ready = true;
             break;
         }
@@ -398,12 +300,8 @@ async fn health_readiness_and_metrics() {
     }
     assert!(ready, "ready once the JWKS is loaded");
     let token = roles(&core, &["user"], 3600);
-    svc.authorize(&rest_event(
-        "GET",
-        "/items",
-        &[("cookie", format!("sAccessToken={token}"))],
-    ))
-    .await;
+    svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={token}"))]))
+        .await;
     let text = client
         .get(svc.url("/metrics"))
         .send()
@@ -413,9 +311,7 @@ async fn health_readiness_and_metrics() {
         .await
         .expect("text");
     assert!(
-        text.contains(
-            r#"session_authorizer_decisions_total{front_door="lambda_request",outcome="allow"} 1"#
-        ),
+        text.contains(r#"session_authorizer_decisions_total{front_door="lambda_request",outcome="allow"} 1"#),
         "{text}"
     );
     assert!(text.contains("session_authorizer_jwks_keys 2"), "{text}");
@@ -432,20 +328,13 @@ async fn not_ready_while_the_core_is_unreachable() {
     let r = reqwest::get(svc.url("/readyz")).await.expect("readyz");
     assert_eq!(r.status().as_u16(), 503);
     // No token: decided without the core, as the SDK does. A token: fails closed (401).
-    assert_eq!(
-        svc.authorize(&rest_event("GET", "/items", &[])).await.0,
-        200
-    );
+    assert_eq!(svc.authorize(&rest_event("GET", "/items", &[])).await.0, 200);
     let core = StubCore::start().await;
     let token = roles(&core, &["user"], 3600);
     assert_eq!(
-        svc.authorize(&rest_event(
-            "GET",
-            "/items",
-            &[("cookie", format!("sAccessToken={token}"))]
-        ))
-        .await
-        .0,
+        svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={token}"))]))
+            .await
+            .0,
         401
     );
 }

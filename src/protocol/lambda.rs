@@ -24,10 +24,7 @@ pub enum EventError {
     )]
     Unrecognised,
     #[error("{kind} event is missing `{field}`")]
-    Missing {
-        kind: &'static str,
-        field: &'static str,
-    },
+    Missing { kind: &'static str, field: &'static str },
 }
 
 /// Header map as sent by API Gateway: names in any case, values possibly `null`.
@@ -76,9 +73,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MultiHeaders<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) =
-                    m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()?
-                {
+                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()? {
                     if let Some(v) = v {
                         out.push((k, v));
                     }
@@ -158,19 +153,10 @@ pub struct Decoded<'a> {
 impl<'a> RawEvent<'a> {
     /// Case-insensitive header lookup: `headers` first, then `multiValueHeaders`.
     fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        if let Some((_, v)) = self
-            .headers
-            .0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        {
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
             return Some(v.clone());
         }
-        let (_, vs) = self
-            .multi_value_headers
-            .0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
         vs.first().cloned()
     }
 
@@ -178,19 +164,9 @@ impl<'a> RawEvent<'a> {
     /// then HTTP API v2's `cookies` array. The first occurrence of a name wins downstream.
     fn cookie_header(&self) -> Option<Cow<'a, str>> {
         let mut parts: Vec<Cow<'a, str>> = Vec::new();
-        if let Some((_, v)) = self
-            .headers
-            .0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        {
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
             parts.push(v.clone());
-        } else if let Some((_, vs)) = self
-            .multi_value_headers
-            .0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        {
+        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
             parts.extend(vs.iter().cloned());
         }
         if let Some(cs) = &self.cookies {
@@ -199,13 +175,7 @@ impl<'a> RawEvent<'a> {
         match parts.len() {
             0 => None,
             1 => parts.pop(),
-            _ => Some(Cow::Owned(
-                parts
-                    .iter()
-                    .map(|c| c.as_ref())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+            _ => Some(Cow::Owned(parts.iter().map(|c| c.as_ref()).collect::<Vec<_>>().join("; "))),
         }
     }
 }
@@ -260,12 +230,8 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
                 kind: "REQUEST",
                 field: "methodArn",
             })?;
-            let (arn_verb, arn_path) =
-                split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
-            let method = ev
-                .http_method
-                .clone()
-                .unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
+            let (arn_verb, arn_path) = split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
+            let method = ev.http_method.clone().unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
             let path = ev.path.clone().unwrap_or(Cow::Owned(arn_path));
             let request = http_like(&ev, FrontDoor::LambdaRequest, method, path);
             Ok(Decoded {
@@ -301,12 +267,7 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
             let api_id = ev.request_context.as_ref().and_then(|c| c.api_id.as_ref());
             match (&ev.authorization_token, api_id) {
                 (Some(token), Some(_)) => Ok(Decoded {
-                    request: token_request(
-                        FrontDoor::AppSync,
-                        token.clone(),
-                        "POST".into(),
-                        "/graphql".into(),
-                    ),
+                    request: token_request(FrontDoor::AppSync, token.clone(), "POST".into(), "/graphql".into()),
                     reply: Reply::AppSync,
                 }),
                 _ => Err(EventError::Unrecognised),
@@ -315,12 +276,7 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
     }
 }
 
-fn http_like<'a>(
-    ev: &RawEvent<'a>,
-    front_door: FrontDoor,
-    method: Cow<'a, str>,
-    path: Cow<'a, str>,
-) -> AuthRequest<'a> {
+fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>, path: Cow<'a, str>) -> AuthRequest<'a> {
     AuthRequest {
         front_door,
         method,
@@ -333,12 +289,7 @@ fn http_like<'a>(
 }
 
 /// TOKEN and AppSync events carry one value: a `Bearer` header or the bare token.
-fn token_request<'a>(
-    front_door: FrontDoor,
-    token: Cow<'a, str>,
-    method: String,
-    path: String,
-) -> AuthRequest<'a> {
+fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String, path: String) -> AuthRequest<'a> {
     let authorization = if token.starts_with("Bearer ") {
         token
     } else {
@@ -405,18 +356,9 @@ pub struct Rendered {
 pub const UNAUTHORIZED_BODY: &str = r#"{"message":"Unauthorized"}"#;
 
 /// Maps a decision onto the contract of the event it answers.
-pub fn render(
-    decision: &Decision,
-    reply: &Reply,
-    settings: &LambdaSettings,
-    now_ms: u64,
-) -> Rendered {
+pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Rendered {
     let (allow, principal, context) = match decision {
-        Decision::Allow { session, effects } => (
-            true,
-            session.user_id.as_str(),
-            allow_context(session, &effects.set_cookies),
-        ),
+        Decision::Allow { session, effects } => (true, session.user_id.as_str(), allow_context(session, &effects.set_cookies)),
         Decision::Anonymous => (true, "", anonymous_context()),
         Decision::InvalidClaims { errors } => {
             let mut c = Map::new();
@@ -456,9 +398,7 @@ pub fn render(
         }),
         Reply::AppSync => {
             let ttl = match decision {
-                Decision::Allow { session, .. } => settings
-                    .appsync_ttl_secs
-                    .min(session.expiry_ms.saturating_sub(now_ms) / 1000),
+                Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
                 _ => 0,
             };
             let mut resolver_context = context;
@@ -486,10 +426,7 @@ fn allow_context(session: &SessionInfo, set_cookies: &[String]) -> Map<String, V
     if let Some(t) = &session.tenant_id {
         c.insert("tenantId".into(), Value::String(t.clone()));
     }
-    c.insert(
-        "sessionHandle".into(),
-        Value::String(session.session_handle.clone()),
-    );
+    c.insert("sessionHandle".into(), Value::String(session.session_handle.clone()));
     c
 }
 
@@ -525,45 +462,24 @@ mod tests {
         assert_eq!(d.request.path, "/p?a=1");
         assert_eq!(d.request.cookie.as_deref(), Some("a=1; sAccessToken=t"));
         let appsync = br#"{"authorizationToken":"t","requestContext":{"apiId":"x"}}"#;
-        assert_eq!(
-            decode(appsync, &settings()).expect("appsync").reply,
-            Reply::AppSync
-        );
+        assert_eq!(decode(appsync, &settings()).expect("appsync").reply, Reply::AppSync);
     }
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(matches!(
-            decode(b"{", &settings()),
-            Err(EventError::Json(_))
-        ));
-        assert!(matches!(
-            decode(b"{}", &settings()),
-            Err(EventError::Unrecognised)
-        ));
-        let e = decode(br#"{"type":"REQUEST"}"#, &settings())
-            .err()
-            .expect("missing");
+        assert!(matches!(decode(b"{", &settings()), Err(EventError::Json(_))));
+        assert!(matches!(decode(b"{}", &settings()), Err(EventError::Unrecognised)));
+        let e = decode(br#"{"type":"REQUEST"}"#, &settings()).err().expect("missing");
         assert_eq!(e.to_string(), "REQUEST event is missing `methodArn`");
         assert!(matches!(
-            decode(
-                br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#,
-                &settings()
-            ),
+            decode(br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, &settings()),
             Err(EventError::Json(_))
         ));
     }
 
     #[test]
     fn unauthorized_is_a_401() {
-        let r = render(
-            &Decision::TryRefresh {
-                reason: String::new(),
-            },
-            &Reply::Simple,
-            &settings(),
-            0,
-        );
+        let r = render(&Decision::TryRefresh { reason: String::new() }, &Reply::Simple, &settings(), 0);
         assert_eq!((r.status, r.body.as_str()), (401, UNAUTHORIZED_BODY));
     }
 }

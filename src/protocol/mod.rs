@@ -1,15 +1,19 @@
 //! Protocol adapters: each turns its wire format into an `AuthRequest` and renders the
 //! `Decision`; `router` puts the HTTP ones behind one axum `Router`.
 
+pub mod envoy_grpc;
+pub mod envoy_http;
+pub mod forward_auth;
 pub mod lambda;
 pub mod ops;
+pub mod proxy;
 
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
@@ -26,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .timeout(Duration::from_millis(server.request_timeout_ms.max(1)));
     Router::new()
         .route("/authorize", post(authorize))
+        .route("/forward-auth", any(forward_auth::handle))
+        .route(envoy_http::PREFIX, any(envoy_http::handle))
+        .route("/ext-authz/", any(envoy_http::handle))
+        .route("/ext-authz/{*path}", any(envoy_http::handle))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -36,29 +44,18 @@ pub fn router(state: AppState) -> Router {
 
 async fn overload_response(err: BoxError) -> Response {
     if err.is::<tower::timeout::error::Elapsed>() {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"message":"request timed out"}"#.into(),
-        )
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"request timed out"}"#.into())
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"message":"overloaded, retry later"}"#.into(),
-        )
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"overloaded, retry later"}"#.into())
     } else {
-        json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"message":"Internal server error"}"#.into(),
-        )
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal server error"}"#.into())
     }
 }
 
 pub fn json_response(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 

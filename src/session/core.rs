@@ -111,22 +111,14 @@ pub struct CoreClient {
 }
 
 impl CoreClient {
-    pub fn new(
-        hosts: Vec<CoreHost>,
-        api_key: Secret,
-        timeout: Duration,
-    ) -> Result<Self, CoreError> {
+    pub fn new(hosts: Vec<CoreHost>, api_key: Secret, timeout: Duration) -> Result<Self, CoreError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| CoreError::Unreachable(e.to_string()))?;
-        Ok(Self {
-            hosts,
-            api_key,
-            http,
-        })
+        Ok(Self { hosts, api_key, http })
     }
 
     pub fn hosts(&self) -> &[CoreHost] {
@@ -146,11 +138,7 @@ impl CoreClient {
                 }
             };
             if reply.status() != reqwest::StatusCode::OK {
-                last = JwksError::Fetch(format!(
-                    "{} answered HTTP {}",
-                    host.0,
-                    reply.status().as_u16()
-                ));
+                last = JwksError::Fetch(format!("{} answered HTTP {}", host.0, reply.status().as_u16()));
                 continue;
             }
             match reply.bytes().await {
@@ -166,10 +154,7 @@ impl CoreClient {
 
     /// `POST /recipe/session/verify`. Connection failures move on to the next host, as the
     /// SDK's querier does; an HTTP error status does not.
-    pub async fn verify_session(
-        &self,
-        request: &VerifyRequest<'_>,
-    ) -> Result<VerifyOutcome, CoreError> {
+    pub async fn verify_session(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, CoreError> {
         const PATH: &str = "/recipe/session/verify";
         let mut last = CoreError::Unreachable("no core configured".into());
         for host in &self.hosts {
@@ -190,11 +175,7 @@ impl CoreClient {
                     continue;
                 }
                 Err(e) => {
-                    return Err(CoreError::Unreachable(format!(
-                        "{}: {}",
-                        host.0,
-                        error_chain(&e)
-                    )));
+                    return Err(CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e))));
                 }
             };
             if reply.status() != reqwest::StatusCode::OK {
@@ -203,15 +184,11 @@ impl CoreClient {
                     path: PATH,
                 });
             }
-            let body = reply
-                .bytes()
-                .await
-                .map_err(|e| CoreError::Unreachable(error_chain(&e)))?;
-            let parsed: VerifyReply =
-                serde_json::from_slice(&body).map_err(|e| CoreError::Decode {
-                    path: PATH,
-                    message: e.to_string(),
-                })?;
+            let body = reply.bytes().await.map_err(|e| CoreError::Unreachable(error_chain(&e)))?;
+            let parsed: VerifyReply = serde_json::from_slice(&body).map_err(|e| CoreError::Decode {
+                path: PATH,
+                message: e.to_string(),
+            })?;
             let message = parsed.message.unwrap_or_default();
             return match parsed.status.as_str() {
                 "OK" => match parsed.session {
@@ -233,9 +210,7 @@ impl CoreClient {
 }
 
 impl JwksSource for CoreClient {
-    fn fetch(
-        &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
         Box::pin(self.fetch_jwks())
     }
 }
@@ -258,14 +233,10 @@ mod tests {
 
     #[test]
     fn splits_hosts_and_keeps_base_path() {
-        let hosts =
-            parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
+        let hosts = parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
         assert_eq!(
             hosts,
-            vec![
-                CoreHost("http://a:3567".into()),
-                CoreHost("https://b.example.com/appid-x".into())
-            ]
+            vec![CoreHost("http://a:3567".into()), CoreHost("https://b.example.com/appid-x".into())]
         );
         assert!(parse_connection_uri("ftp://x").is_err());
         assert!(parse_connection_uri("not a url").is_err());

@@ -28,10 +28,7 @@ pub struct Credentials {
 }
 
 /// `None` when no usable token is present.
-pub fn pick(
-    authorization: Option<&str>,
-    cookie_header: Option<&str>,
-) -> Result<Option<Credentials>, CredentialError> {
+pub fn pick(authorization: Option<&str>, cookie_header: Option<&str>) -> Result<Option<Credentials>, CredentialError> {
     if let Some(cookies) = cookie_header
         && cookie_value(cookies, LEGACY_ID_REFRESH_COOKIE).is_some()
     {
@@ -50,9 +47,7 @@ pub fn pick(
     let Some(cookies) = cookie_header else {
         return Ok(None);
     };
-    let Some(token) =
-        cookie_value(cookies, ACCESS_TOKEN_COOKIE).and_then(|t| ParsedToken::parse(&t).ok())
-    else {
+    let Some(token) = cookie_value(cookies, ACCESS_TOKEN_COOKIE).and_then(|t| ParsedToken::parse(&t).ok()) else {
         return Ok(None);
     };
     if count_cookie_names(cookies, ACCESS_TOKEN_COOKIE) > 1 {
@@ -67,9 +62,7 @@ pub fn pick(
 /// The first cookie called `name` (later duplicates are ignored, as with Node's `cookie.parse`),
 /// without surrounding quotes, percent-decoded when it holds a `%`.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
-    let c = Cookie::split_parse(header)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)?;
+    let c = Cookie::split_parse(header).filter_map(Result::ok).find(|c| c.name() == name)?;
     let value = match c.value_raw() {
         Some(raw) => strip_quotes(raw),
         None => return None,
@@ -94,9 +87,7 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
 }
 
 fn strip_quotes(v: &str) -> &str {
-    v.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(v)
+    v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v)
 }
 
 /// The SDK's duplicate count: split on `;`, take the part before the first `=`, URL-decode it.
@@ -123,39 +114,21 @@ mod tests {
             cookie_value("a=1; sAccessToken=x; sAccessToken=y", "sAccessToken").as_deref(),
             Some("x")
         );
-        assert_eq!(
-            cookie_value("sAccessToken=\"q\"", "sAccessToken").as_deref(),
-            Some("q")
-        );
-        assert_eq!(
-            cookie_value("sAccessToken=a%2Eb", "sAccessToken").as_deref(),
-            Some("a.b")
-        );
-        assert_eq!(
-            cookie_value("sAccessToken=j:\"tok\"", "sAccessToken").as_deref(),
-            Some("tok")
-        );
+        assert_eq!(cookie_value("sAccessToken=\"q\"", "sAccessToken").as_deref(), Some("q"));
+        assert_eq!(cookie_value("sAccessToken=a%2Eb", "sAccessToken").as_deref(), Some("a.b"));
+        assert_eq!(cookie_value("sAccessToken=j:\"tok\"", "sAccessToken").as_deref(), Some("tok"));
         assert_eq!(cookie_value("other=1", "sAccessToken"), None);
     }
 
     #[test]
     fn counts_duplicates_like_the_sdk() {
-        assert_eq!(
-            count_cookie_names("sAccessToken=a; x=1;sAccessToken=b", "sAccessToken"),
-            2
-        );
-        assert_eq!(
-            count_cookie_names("sAccessToken =a; sAccessToken=b", "sAccessToken"),
-            1
-        );
+        assert_eq!(count_cookie_names("sAccessToken=a; x=1;sAccessToken=b", "sAccessToken"), 2);
+        assert_eq!(count_cookie_names("sAccessToken =a; sAccessToken=b", "sAccessToken"), 1);
     }
 
     #[test]
     fn legacy_cookie_always_asks_for_refresh() {
-        assert_eq!(
-            pick(None, Some("sIdRefreshToken=")).err(),
-            Some(CredentialError::LegacySession)
-        );
+        assert_eq!(pick(None, Some("sIdRefreshToken=")).err(), Some(CredentialError::LegacySession));
         assert!(pick(None, Some("other=1")).expect("ok").is_none());
         assert!(pick(Some("Basic abc"), None).expect("ok").is_none());
     }

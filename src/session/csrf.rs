@@ -43,9 +43,7 @@ pub fn same_site(st: &SuperTokensSettings) -> SameSite {
     let api = url::Url::parse(&st.api_domain).ok();
     let web = url::Url::parse(&st.website_domain).ok();
     match (api, web) {
-        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => {
-            SameSite::Lax
-        }
+        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => SameSite::Lax,
         _ => SameSite::None,
     }
 }
@@ -144,17 +142,8 @@ mod tests {
     #[test]
     fn via_token_checks() {
         assert_eq!(check_via_token(Some("x"), Some("x")), Ok(()));
-        assert_eq!(
-            check_via_token(Some("x"), Some("y")),
-            Err(CsrfFailure::Mismatch)
-        );
-        assert_eq!(
-            check_via_token(Some("x"), None),
-            Err(CsrfFailure::HeaderMissing)
-        );
-        assert_eq!(
-            check_via_token(None, Some("x")),
-            Err(CsrfFailure::TokenLacksAntiCsrf)
-        );
+        assert_eq!(check_via_token(Some("x"), Some("y")), Err(CsrfFailure::Mismatch));
+        assert_eq!(check_via_token(Some("x"), None), Err(CsrfFailure::HeaderMissing));
+        assert_eq!(check_via_token(None, Some("x")), Err(CsrfFailure::TokenLacksAntiCsrf));
     }
 }

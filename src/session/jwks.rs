@@ -35,9 +35,7 @@ pub struct VerificationKey {
 
 /// Where keys come from: the core over HTTP in production, a fake in tests.
 pub trait JwksSource: Send + Sync + 'static {
-    fn fetch(
-        &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>>;
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>>;
 }
 
 /// The JSON a core serves at `/.well-known/jwks.json`.
@@ -61,8 +59,7 @@ struct RsaJwk {
 /// Keeps the keys usable for RS256 signatures, as jose's key selection would: RSA, `alg` absent
 /// or RS256, `use` absent or `sig`, `key_ops` absent or containing `verify`.
 pub fn parse_jwks(body: &[u8]) -> Result<Vec<VerificationKey>, JwksError> {
-    let doc: JwkSetDoc =
-        serde_json::from_slice(body).map_err(|e| JwksError::Malformed(e.to_string()))?;
+    let doc: JwkSetDoc = serde_json::from_slice(body).map_err(|e| JwksError::Malformed(e.to_string()))?;
     let mut keys = Vec::new();
     for raw in doc.keys {
         let Ok(jwk) = serde_json::from_value::<RsaJwk>(raw) else {
@@ -71,18 +68,12 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<VerificationKey>, JwksError> {
         let usable = jwk.kty == "RSA"
             && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
             && jwk.use_.as_deref().is_none_or(|u| u == "sig")
-            && jwk
-                .key_ops
-                .as_ref()
-                .is_none_or(|ops| ops.iter().any(|o| o == "verify"));
+            && jwk.key_ops.as_ref().is_none_or(|ops| ops.iter().any(|o| o == "verify"));
         let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else {
             continue;
         };
         if let Ok(key) = DecodingKey::from_rsa_components(&n, &e) {
-            keys.push(VerificationKey {
-                kid,
-                key: Arc::new(key),
-            });
+            keys.push(VerificationKey { kid, key: Arc::new(key) });
         }
     }
     Ok(keys)
@@ -170,12 +161,7 @@ impl JwksCache {
             keys: set.by_kid.len(),
             age_ms: Some(age),
             fresh: age < self.policy.max_age_ms,
-            usable: !set.all.is_empty()
-                && age
-                    < self
-                        .policy
-                        .max_age_ms
-                        .saturating_add(self.policy.max_stale_ms),
+            usable: !set.all.is_empty() && age < self.policy.max_age_ms.saturating_add(self.policy.max_stale_ms),
         }
     }
 
@@ -183,8 +169,7 @@ impl JwksCache {
     pub async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, JwksError> {
         let set = self.keys.load_full();
         let now = self.clock.now_ms();
-        let fresh =
-            set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms);
+        let fresh = set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms);
         if fresh {
             if let Some(k) = set.by_kid.get(kid) {
                 return Ok(k.clone());

@@ -44,9 +44,7 @@ pub struct ParsedToken {
 impl ParsedToken {
     pub fn parse(raw: &str) -> Result<Self, TokenParseError> {
         let mut parts = raw.split('.');
-        let (Some(h), Some(p), Some(_s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(_s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(TokenParseError::Segments);
         };
         let (version, kid, header) = if LEGACY_HEADERS.contains(&h) {
@@ -64,10 +62,7 @@ impl ParsedToken {
                 Some(_) => return Err(TokenParseError::HeaderMismatch),
             };
             let kid_present = header.get("kid").is_some();
-            if header.get("typ") != Some(&Value::String("JWT".into()))
-                || version < 3
-                || !kid_present
-            {
+            if header.get("typ") != Some(&Value::String("JWT".into())) || version < 3 || !kid_present {
                 return Err(TokenParseError::HeaderMismatch);
             }
             let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
@@ -89,10 +84,7 @@ impl ParsedToken {
     }
 
     pub fn signing_input(&self) -> &[u8] {
-        self.raw
-            .as_bytes()
-            .get(..self.signing_end)
-            .unwrap_or_default()
+        self.raw.as_bytes().get(..self.signing_end).unwrap_or_default()
     }
 
     pub fn signature(&self) -> &str {
@@ -112,8 +104,7 @@ impl ParsedToken {
 
     /// `getRecipeUserId()`: `rsub`, else the user id.
     pub fn recipe_user_id(&self) -> &str {
-        self.str_claim("rsub")
-            .map_or_else(|| self.user_id(), str::trim)
+        self.str_claim("rsub").map_or_else(|| self.user_id(), str::trim)
     }
 
     pub fn session_handle(&self) -> &str {
@@ -140,32 +131,18 @@ impl ParsedToken {
     /// Expiry in ms (`exp * 1000`, or v2's `expiryTime`).
     pub fn expiry_ms(&self) -> f64 {
         if self.version >= 3 {
-            self.payload
-                .get("exp")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                * 1000.0
+            self.payload.get("exp").and_then(Value::as_f64).unwrap_or(0.0) * 1000.0
         } else {
-            self.payload
-                .get("expiryTime")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
+            self.payload.get("expiryTime").and_then(Value::as_f64).unwrap_or(0.0)
         }
     }
 
     /// v2 `timeCreated` (ms) or `iat * 1000`.
     pub fn created_ms(&self) -> f64 {
         if self.version >= 3 {
-            self.payload
-                .get("iat")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                * 1000.0
+            self.payload.get("iat").and_then(Value::as_f64).unwrap_or(0.0) * 1000.0
         } else {
-            self.payload
-                .get("timeCreated")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
+            self.payload.get("timeCreated").and_then(Value::as_f64).unwrap_or(0.0)
         }
     }
 
@@ -174,11 +151,7 @@ impl ParsedToken {
         if self.version >= 3 {
             self.payload.clone()
         } else {
-            self.payload
-                .get("userData")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
+            self.payload.get("userData").and_then(Value::as_object).cloned().unwrap_or_default()
         }
     }
 }
@@ -208,11 +181,7 @@ fn check_structure(payload: &Map<String, Value>, version: u64) -> Result<(), Tok
             && is_num("expiryTime")
             && is_num("timeCreated")
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(TokenParseError::Structure)
-    }
+    if ok { Ok(()) } else { Err(TokenParseError::Structure) }
 }
 
 /// JavaScript's `Number.parseInt(s)` restricted to what can pass `Number.isInteger && >= 3`.
@@ -223,17 +192,10 @@ fn js_parse_int(s: &str) -> Option<u64> {
         (_, Some(rest)) => (false, rest),
         _ => (false, t),
     };
-    let end = digits
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
+    let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
     let number = digits.get(..end).filter(|d| !d.is_empty())?;
     let value = number.parse::<u64>().unwrap_or(u64::MAX);
-    if negative && value != 0 {
-        Some(0)
-    } else {
-        Some(value)
-    }
+    if negative && value != 0 { Some(0) } else { Some(value) }
 }
 
 /// Node's `Buffer.from(s, "base64")`: accepts base64 and base64url, skips characters outside the
@@ -271,9 +233,7 @@ pub fn node_base64_decode(s: &str) -> Vec<u8> {
 
 /// Strict base64url (no padding) as used by the signature check: anything else is refused.
 pub fn strict_b64url(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
 }
 
 #[cfg(test)]
@@ -297,11 +257,7 @@ mod tests {
 
     #[test]
     fn parses_v5() {
-        let t = ParsedToken::parse(&token(
-            json!({"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}),
-            v5_payload(),
-        ))
-        .expect("parse");
+        let t = ParsedToken::parse(&token(json!({"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}), v5_payload())).expect("parse");
         assert_eq!(t.version, 5);
         assert_eq!(t.kid.as_deref(), Some("d-1"));
         assert_eq!(t.user_id(), "u1");
@@ -313,12 +269,7 @@ mod tests {
     fn version_rules() {
         let p = v5_payload();
         let parse = |h: Value| ParsedToken::parse(&token(h, p.clone()));
-        assert_eq!(
-            parse(json!({"alg":"RS256","typ":"JWT","kid":"k"}))
-                .expect("v3")
-                .version,
-            3
-        );
+        assert_eq!(parse(json!({"alg":"RS256","typ":"JWT","kid":"k"})).expect("v3").version, 3);
         assert_eq!(
             parse(json!({"alg":"RS256","typ":"JWT","kid":"k","version":"4abc"}))
                 .expect("v4")
@@ -381,14 +332,8 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert_eq!(
-            ParsedToken::parse("abc").err(),
-            Some(TokenParseError::Segments)
-        );
-        assert_eq!(
-            ParsedToken::parse("a.b.c.d").err(),
-            Some(TokenParseError::Segments)
-        );
+        assert_eq!(ParsedToken::parse("abc").err(), Some(TokenParseError::Segments));
+        assert_eq!(ParsedToken::parse("a.b.c.d").err(), Some(TokenParseError::Segments));
         assert!(ParsedToken::parse("eyJ9.e30.x").is_err());
     }
 }

@@ -47,16 +47,11 @@ impl TokenEffects {
     }
 
     fn expose(&mut self, name: &str) {
-        if let Some((_, v)) = self
-            .headers
-            .iter_mut()
-            .find(|(k, _)| *k == "access-control-expose-headers")
-        {
+        if let Some((_, v)) = self.headers.iter_mut().find(|(k, _)| *k == "access-control-expose-headers") {
             v.push_str(", ");
             v.push_str(name);
         } else {
-            self.headers
-                .push(("access-control-expose-headers", name.to_owned()));
+            self.headers.push(("access-control-expose-headers", name.to_owned()));
         }
     }
 }
@@ -121,10 +116,8 @@ pub fn new_token_effects(
     now_ms: u64,
 ) -> TokenEffects {
     let mut fx = TokenEffects::default();
-    fx.headers.push((
-        "front-token",
-        front_token(&new.user_id, new.expiry_ms, &new.payload),
-    ));
+    fx.headers
+        .push(("front-token", front_token(&new.user_id, new.expiry_ms, &new.payload)));
     fx.expose("front-token");
     match transfer {
         TransferMethod::Cookie => fx.set_cookies.push(cookie(
@@ -149,15 +142,8 @@ pub fn new_token_effects(
 /// What the SDK's error handler sends for UNAUTHORISED with `clearTokens`: both transports cleared.
 pub fn clear_token_effects(attrs: &CookieAttributes) -> TokenEffects {
     let mut fx = TokenEffects::default();
-    fx.set_cookies
-        .push(cookie("sAccessToken", "", "/", EPOCH, attrs));
-    fx.set_cookies.push(cookie(
-        "sRefreshToken",
-        "",
-        &attrs.refresh_path,
-        EPOCH,
-        attrs,
-    ));
+    fx.set_cookies.push(cookie("sAccessToken", "", "/", EPOCH, attrs));
+    fx.set_cookies.push(cookie("sRefreshToken", "", &attrs.refresh_path, EPOCH, attrs));
     fx.headers.push(("st-access-token", String::new()));
     fx.headers.push(("st-refresh-token", String::new()));
     fx.headers.push(("front-token", "remove".to_owned()));
@@ -191,15 +177,10 @@ mod tests {
         let fx = new_token_effects(&new, TransferMethod::Cookie, None, &attrs(false), 0);
         assert_eq!(
             fx.set_cookies,
-            vec![
-                "sAccessToken=a.b.c; Path=/; Expires=Fri, 01 Jan 1971 00:00:00 GMT; HttpOnly; SameSite=Lax"
-            ]
+            vec!["sAccessToken=a.b.c; Path=/; Expires=Fri, 01 Jan 1971 00:00:00 GMT; HttpOnly; SameSite=Lax"]
         );
         assert_eq!(fx.headers[0].0, "front-token");
-        assert_eq!(
-            fx.headers[1],
-            ("access-control-expose-headers", "front-token".to_owned())
-        );
+        assert_eq!(fx.headers[1], ("access-control-expose-headers", "front-token".to_owned()));
     }
 
     #[test]
@@ -219,9 +200,7 @@ mod tests {
         let mut p = Map::new();
         p.insert("sub".into(), Value::String("u".into()));
         let ft = front_token("u", 7, &p);
-        let json = base64::engine::general_purpose::STANDARD
-            .decode(ft)
-            .expect("b64");
+        let json = base64::engine::general_purpose::STANDARD.decode(ft).expect("b64");
         assert_eq!(json, br#"{"uid":"u","ate":7,"up":{"sub":"u"}}"#);
     }
 }

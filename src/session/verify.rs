@@ -33,12 +33,7 @@ pub enum VerifyError {
 }
 
 /// Verifies signature and times; `now_ms` is the caller's clock, `skew_ms` the configured leeway.
-pub async fn verify_token(
-    token: &ParsedToken,
-    jwks: &JwksCache,
-    now_ms: u64,
-    skew_ms: u64,
-) -> Result<(), VerifyError> {
+pub async fn verify_token(token: &ParsedToken, jwks: &JwksCache, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
     check_header(token)?;
     if token.version >= 3 {
         let kid = token.kid.as_deref().ok_or(VerifyError::Kid)?;
@@ -49,12 +44,8 @@ pub async fn verify_token(
     } else {
         // Legacy v1/v2 tokens carry no kid and a standard-base64 signature: try every key.
         let keys = jwks.all_keys().await?;
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(node_base64_decode(token.signature()));
-        if !keys
-            .iter()
-            .any(|k| signature_ok(&sig, token.signing_input(), k))
-        {
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(node_base64_decode(token.signature()));
+        if !keys.iter().any(|k| signature_ok(&sig, token.signing_input(), k)) {
             return Err(VerifyError::Signature);
         }
     }
@@ -71,11 +62,7 @@ fn check_header(token: &ParsedToken) -> Result<(), VerifyError> {
         return Err(VerifyError::Crit);
     }
     // jose only honours `b64` through `crit`; an unencoded payload is never a SuperTokens token.
-    if token
-        .header
-        .get("b64")
-        .is_some_and(|b| b != &Value::Bool(true))
-    {
+    if token.header.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
         return Err(VerifyError::Header("b64"));
     }
     Ok(())

@@ -23,10 +23,7 @@ pub struct StubCore {
 impl StubCore {
     pub async fn start() -> Self {
         let issuer = Issuer::new().expect("issuer");
-        let addr = issuer
-            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("serve stub core");
+        let addr = issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("serve stub core");
         Self { issuer, addr }
     }
 
@@ -38,6 +35,7 @@ impl StubCore {
 /// Our service, in-process, on a free port.
 pub struct Service {
     pub addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
     pub state: session_authorizer::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -45,8 +43,10 @@ pub struct Service {
 impl Service {
     pub async fn start(mut settings: Settings) -> Self {
         settings.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let app = Application::build(settings).await.expect("build app");
         let addr = app.address();
+        let grpc_addr = app.grpc_address();
         let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
@@ -54,6 +54,7 @@ impl Service {
         }));
         Self {
             addr,
+            grpc_addr,
             state,
             stop: Some(tx),
         }
@@ -122,9 +123,7 @@ impl Oracle {
             .expect("spawn node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("oracle output");
+        BufReader::new(stdout).read_line(&mut line).expect("oracle output");
         let port = line
             .trim()
             .strip_prefix("ORACLE_LISTENING ")

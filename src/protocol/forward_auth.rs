@@ -1,0 +1,51 @@
+//! `ANY /forward-auth`: NGINX `auth_request`, Traefik ForwardAuth and Caddy `forward_auth`. The
+//! original method and URI come from `X-Forwarded-*` / `X-Original-*`; answers are only 200, 401
+//! or 403 (NGINX turns anything else into 500), with identity headers on 200.
+
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderMap, Method};
+
+use crate::decision::{Decision, FrontDoor};
+use crate::protocol::proxy::{self, HttpFlavour};
+use crate::state::AppState;
+
+/// The original request line the proxy reports.
+pub fn original(method: &Method, headers: &HeaderMap) -> (String, String) {
+    let header = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
+    };
+    let method = header(&["x-forwarded-method", "x-original-method"])
+        .unwrap_or(method.as_str())
+        .to_ascii_uppercase();
+    let uri = header(&["x-forwarded-uri", "x-original-uri"])
+        .map(str::to_owned)
+        .or_else(|| header(&["x-original-url"]).map(path_of_url))
+        .unwrap_or_else(|| "/".to_owned());
+    (method, uri)
+}
+
+/// ingress-nginx sends a full URL in `X-Original-URL`: keep its path and query.
+fn path_of_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(url) => match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        },
+        Err(_) => u.to_owned(),
+    }
+}
+
+pub async fn handle(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let (orig_method, uri) = original(&method, &headers);
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let decision = if proxy::is_preflight(&orig_method, &headers) {
+        Decision::Anonymous
+    } else {
+        let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, &headers);
+        state.authorizer.decide(&request).await
+    };
+    proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)
+}

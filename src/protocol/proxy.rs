@@ -1,0 +1,229 @@
+//! What every proxy front door (Envoy HTTP and gRPC, forward-auth) shares: the identity headers
+//! sent upstream, the status and JSON body of a denial, and CORS on denials to the website.
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::claims::invalid_claim_body;
+use crate::config::Settings;
+use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
+
+/// Headers a denied browser request must be able to read to refresh its session.
+const CORS_EXPOSE: &str = "front-token, st-access-token, st-refresh-token, anti-csrf";
+/// NGINX drops an auth subrequest's body; this header carries it to `error_page`.
+pub const BODY_HEADER: &str = "x-session-authorizer-body";
+
+/// Identity header names, resolved once from `[headers]`.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub session_handle: Option<String>,
+    pub claims: Vec<(String, String)>,
+    /// The website's origin (`scheme://host[:port]`), for CORS on denials.
+    pub website_origin: String,
+}
+
+impl IdentityHeaders {
+    pub fn from_settings(s: &Settings) -> Self {
+        let h = &s.headers;
+        let website_origin = url::Url::parse(&s.supertokens.website_domain)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| s.supertokens.website_domain.trim_end_matches('/').to_owned());
+        Self {
+            user_id: h.user_id.to_ascii_lowercase(),
+            tenant_id: h.tenant_id.as_ref().map(|n| n.to_ascii_lowercase()),
+            session_handle: h.session_handle.as_ref().map(|n| n.to_ascii_lowercase()),
+            claims: h.claims.iter().map(|c| (c.claim.clone(), c.header.to_ascii_lowercase())).collect(),
+            website_origin,
+        }
+    }
+
+    /// Every identity header name we manage (set on a session, removed otherwise).
+    pub fn all_names(&self) -> Vec<&str> {
+        let mut names = vec![self.user_id.as_str()];
+        names.extend(self.tenant_id.as_deref());
+        names.extend(self.session_handle.as_deref());
+        names.extend(self.claims.iter().map(|(_, h)| h.as_str()));
+        names
+    }
+
+    /// The identity headers of a session: (name, value) for each one that has a value.
+    pub fn values(&self, session: &SessionInfo) -> Vec<(&str, String)> {
+        let mut out = vec![(self.user_id.as_str(), session.user_id.clone())];
+        if let (Some(name), Some(t)) = (&self.tenant_id, &session.tenant_id) {
+            out.push((name, t.clone()));
+        }
+        if let Some(name) = &self.session_handle {
+            out.push((name, session.session_handle.clone()));
+        }
+        for (claim, header) in &self.claims {
+            if let Some(v) = claim_header_value(session.payload.get(claim)) {
+                out.push((header, v));
+            }
+        }
+        out
+    }
+
+    /// Identity header names a session leaves unset (to be removed upstream).
+    pub fn unset<'a>(&'a self, set: &[(&str, String)]) -> Vec<&'a str> {
+        self.all_names().into_iter().filter(|n| !set.iter().any(|(s, _)| s == n)).collect()
+    }
+}
+
+/// A claim as a header value: `{v: ...}` claims by their value, arrays as comma lists.
+fn claim_header_value(claim: Option<&Value>) -> Option<String> {
+    let value = match claim? {
+        Value::Object(o) if o.contains_key("v") => o.get("v")?,
+        other => other,
+    };
+    let text = match value {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    // A header value cannot carry control characters; drop the mapping rather than fail.
+    if text.chars().any(|c| c.is_control()) { None } else { Some(text) }
+}
+
+/// Status and body of a denial, as the SDK's error handler writes them.
+pub fn denial(decision: &Decision) -> Option<(u16, String)> {
+    match decision {
+        Decision::Allow { .. } | Decision::Anonymous => None,
+        Decision::TryRefresh { .. } => Some((401, r#"{"message":"try refresh token"}"#.into())),
+        Decision::Unauthorised { .. } => Some((401, r#"{"message":"unauthorised"}"#.into())),
+        Decision::InvalidClaims { errors } => Some((403, invalid_claim_body(errors))),
+        Decision::Error { .. } => Some((500, r#"{"message":"internal error"}"#.into())),
+    }
+}
+
+/// CORS headers for a denial answered to the configured website, so its SDK can read the 401.
+pub fn cors_on_denial(origin: Option<&str>, identity: &IdentityHeaders) -> Vec<(&'static str, String)> {
+    match origin {
+        Some(o) if o == identity.website_origin => vec![
+            ("access-control-allow-origin", o.to_owned()),
+            ("access-control-allow-credentials", "true".to_owned()),
+            ("access-control-expose-headers", CORS_EXPOSE.to_owned()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// A CORS preflight: never blocked for lack of a session.
+pub fn is_preflight(method: &str, headers: &HeaderMap) -> bool {
+    method.eq_ignore_ascii_case("OPTIONS") && headers.contains_key("access-control-request-method")
+}
+
+/// An `AuthRequest` from HTTP headers (forward-auth, ext_authz HTTP); all `Cookie` headers joined.
+pub fn request_from_headers<'a>(front_door: FrontDoor, method: String, path: String, headers: &'a HeaderMap) -> AuthRequest<'a> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed);
+    let cookies: Vec<&str> = headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    let cookie = match cookies.as_slice() {
+        [] => None,
+        [one] => Some(std::borrow::Cow::Borrowed(*one)),
+        many => Some(std::borrow::Cow::Owned(many.join("; "))),
+    };
+    AuthRequest {
+        front_door,
+        method: method.into(),
+        path: path.into(),
+        authorization: text("authorization"),
+        cookie,
+        anti_csrf: text("anti-csrf"),
+        has_rid: headers.contains_key("rid"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_values_become_header_values() {
+        assert_eq!(claim_header_value(Some(&json!({"v": ["a", "b"], "t": 1}))), Some("a,b".into()));
+        assert_eq!(claim_header_value(Some(&json!("plain"))), Some("plain".into()));
+        assert_eq!(claim_header_value(Some(&json!({"v": 3}))), Some("3".into()));
+        assert_eq!(claim_header_value(Some(&json!({"v": "a\nb"}))), None);
+        assert_eq!(claim_header_value(None), None);
+    }
+}
+
+/// Which HTTP proxy protocol a response is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFlavour {
+    /// Envoy ext_authz HTTP: removal of unset identity headers via `x-envoy-auth-headers-to-remove`.
+    Envoy,
+    /// NGINX, Traefik, Caddy: unset identity headers are simply absent (their configs overwrite).
+    ForwardAuth,
+}
+
+/// The HTTP answer for a proxy: 200 (allow) or 401/403 with the SDK's JSON body.
+pub fn render_http(
+    decision: &Decision,
+    identity: &IdentityHeaders,
+    origin: Option<&str>,
+    flavour: HttpFlavour,
+) -> http::Response<axum::body::Body> {
+    use axum::body::Body;
+    use http::{HeaderName, HeaderValue, Response, StatusCode};
+
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let (status, body) = match denial(decision) {
+        None => {
+            let set = match decision {
+                Decision::Allow { session, .. } => identity.values(session),
+                _ => Vec::new(),
+            };
+            if flavour == HttpFlavour::Envoy {
+                let unset = identity.unset(&set);
+                if !unset.is_empty() {
+                    headers.push(("x-envoy-auth-headers-to-remove".into(), unset.join(", ")));
+                }
+            }
+            headers.extend(set.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            (StatusCode::OK, String::new())
+        }
+        Some((code, body)) => {
+            headers.push(("content-type".into(), "application/json".into()));
+            headers.push((BODY_HEADER.into(), body.clone()));
+            headers.extend(cors_on_denial(origin, identity).into_iter().map(|(k, v)| (k.to_owned(), v)));
+            (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+        }
+    };
+    let effects = match decision {
+        Decision::Allow { effects, .. } | Decision::Unauthorised { effects, .. } => Some(effects),
+        _ => None,
+    };
+    if let Some(fx) = effects {
+        headers.extend(fx.set_cookies.iter().map(|c| ("set-cookie".to_owned(), c.clone())));
+        for (k, v) in &fx.headers {
+            // One expose list: merge with the CORS one when both are present.
+            if *k == "access-control-expose-headers"
+                && let Some((_, existing)) = headers.iter_mut().find(|(n, _)| n == k)
+            {
+                existing.push_str(", ");
+                existing.push_str(v);
+                continue;
+            }
+            headers.push(((*k).to_owned(), v.clone()));
+        }
+    }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            map.append(name, value);
+        }
+    }
+    response
+}
