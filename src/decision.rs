@@ -13,13 +13,14 @@ use crate::clock::SharedClock;
 use crate::config::{EmailVerificationMode, SessionRequirement, Settings};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Route};
+use crate::session::cache::{SessionToken, TokenCache, TokenKey, token_key};
 use crate::session::core::{CoreClient, VerifyOutcome, VerifyRequest};
-use crate::session::credentials::{self, CredentialError, Credentials};
+use crate::session::credentials::{self, CredentialError};
 use crate::session::csrf::{self, AntiCsrfMode, CsrfFailure};
 use crate::session::jwks::JwksCache;
 use crate::session::token::ParsedToken;
 use crate::session::transport::{self, CookieAttributes, NewAccessToken, TokenEffects, TransferMethod};
-use crate::session::verify::{VerifyError, verify_token};
+use crate::session::verify::{VerifyError, verify_signature};
 
 /// Which protocol a request arrived on (a metrics and log label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,18 +64,46 @@ pub struct AuthRequest<'a> {
 }
 
 /// The verified session behind an allow.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SessionInfo {
     pub user_id: String,
     pub recipe_user_id: String,
     pub tenant_id: Option<String>,
     pub session_handle: String,
     pub expiry_ms: u64,
-    /// The access-token payload (v2: `userData`), for claim -> header mappings.
-    pub payload: Map<String, Value>,
+    claims: Claims,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Where the claims payload comes from: parsed from the cached token only when something reads it.
+#[derive(Debug, Clone)]
+enum Claims {
+    Token(Arc<SessionToken>),
+    Payload(Arc<Map<String, Value>>),
+}
+
+impl SessionInfo {
+    /// The access-token payload (v2: `userData`) that validators and claim headers read.
+    pub fn claims(&self) -> Arc<Map<String, Value>> {
+        match &self.claims {
+            Claims::Token(t) => t.claims(),
+            Claims::Payload(p) => p.clone(),
+        }
+    }
+
+    /// A session with the given claims (tests and adapters' fixtures).
+    pub fn with_claims(user_id: &str, tenant_id: Option<&str>, session_handle: &str, claims: Map<String, Value>) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            recipe_user_id: user_id.to_owned(),
+            tenant_id: tenant_id.map(str::to_owned),
+            session_handle: session_handle.to_owned(),
+            expiry_ms: 0,
+            claims: Claims::Payload(Arc::new(claims)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub enum Decision {
     Allow {
         session: Box<SessionInfo>,
@@ -188,6 +217,7 @@ pub struct Authorizer {
     pub settings: DecisionSettings,
     pub policy: Policy,
     pub jwks: Arc<JwksCache>,
+    pub cache: Arc<TokenCache>,
     pub core: Arc<CoreClient>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -219,14 +249,30 @@ impl Authorizer {
     }
 
     async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {
-        let picked = match credentials::pick(req.authorization.as_deref(), req.cookie.as_deref()) {
-            Ok(p) => p,
-            Err(e @ (CredentialError::LegacySession | CredentialError::DuplicateCookies)) => {
-                return Decision::TryRefresh { reason: e.to_string() };
-            }
+        let candidates = match credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return Decision::TryRefresh { reason: e.to_string() },
         };
+        // Header wins when it holds something that parses (or is a cached, verified token).
+        let mut picked = None;
+        if let Some(raw) = candidates.header
+            && let Some(resolved) = self.resolve(raw).await
+        {
+            picked = Some((raw.to_owned(), resolved, TransferMethod::Header));
+        }
+        if picked.is_none()
+            && let Some(raw) = candidates.cookie.as_deref()
+            && let Some(resolved) = self.resolve(raw).await
+        {
+            if candidates.duplicate_cookies {
+                return Decision::TryRefresh {
+                    reason: CredentialError::DuplicateCookies.to_string(),
+                };
+            }
+            picked = Some((raw.to_owned(), resolved, TransferMethod::Cookie));
+        }
         // Cookie transport and non-GET only (HEAD and OPTIONS are checked too, as in the SDK).
-        let mut do_csrf = picked.as_ref().is_some_and(|c| c.transfer == TransferMethod::Cookie) && !req.method.eq_ignore_ascii_case("get");
+        let mut do_csrf = picked.as_ref().is_some_and(|(_, _, t)| *t == TransferMethod::Cookie) && !req.method.eq_ignore_ascii_case("get");
         if do_csrf && self.settings.anti_csrf == AntiCsrfMode::ViaCustomHeader {
             if !req.has_rid {
                 return Decision::TryRefresh {
@@ -235,7 +281,7 @@ impl Authorizer {
             }
             do_csrf = false;
         }
-        let Some(Credentials { token, transfer }) = picked else {
+        let Some((raw, resolved, transfer)) = picked else {
             return match route.session {
                 SessionRequirement::Optional => Decision::Anonymous,
                 SessionRequirement::Required => Decision::Unauthorised {
@@ -245,64 +291,71 @@ impl Authorizer {
             };
         };
         let now = self.clock.now_ms();
-        let verified = match verify_token(&token, &self.jwks, now, self.settings.skew_ms).await {
-            Ok(()) => true,
-            Err(e) if token.version < 3 && self.v2_may_ask_core(&token, now) => {
+        let key = resolved.key;
+        let (token, verified) = match self.verify(resolved, now).await {
+            Ok(t) => (t, true),
+            Err((e, Some(t))) if t.version < 3 && self.v2_may_ask_core(&t, now) => {
                 tracing::debug!(error = %e, "legacy token failed local verification; asking the core");
-                false
+                (t, false)
             }
-            Err(e) => {
-                return Decision::TryRefresh { reason: verify_reason(&e) };
-            }
-        };
-        if token.version >= 3 {
-            let dynamic = token.kid.as_deref().is_some_and(|k| k.starts_with("d-"));
-            if dynamic != self.settings.use_dynamic_key {
+            Err((e, _)) => {
                 return Decision::TryRefresh {
-                    reason: "The access token doesn't match the useDynamicAccessTokenSigningKey setting".into(),
+                    reason: format!("Failed to verify access token: {e}"),
                 };
             }
+        };
+        if token.version >= 3 && token.dynamic_key != self.settings.use_dynamic_key {
+            return Decision::TryRefresh {
+                reason: "The access token doesn't match the useDynamicAccessTokenSigningKey setting".into(),
+            };
         }
         if do_csrf
             && self.settings.anti_csrf == AntiCsrfMode::ViaToken
             && verified
-            && let Err(f) = csrf::check_via_token(token.anti_csrf_token(), req.anti_csrf.as_deref())
+            && let Err(f) = csrf::check_via_token(token.anti_csrf_token.as_deref(), req.anti_csrf.as_deref())
         {
             return Decision::TryRefresh { reason: f.to_string() };
         }
         let check_database = route.check_database.unwrap_or(self.settings.check_database);
         let mut new_token = None;
-        let mut session = if verified && !check_database && token.parent_refresh_token_hash1().is_none() {
+        let mut session = if verified && !check_database && !token.has_parent_refresh_token {
             SessionInfo {
-                user_id: token.user_id().to_owned(),
+                user_id: token.user_id.to_string(),
                 recipe_user_id: token.recipe_user_id().to_owned(),
-                tenant_id: token.tenant_id(),
-                session_handle: token.session_handle().to_owned(),
-                expiry_ms: token.expiry_ms() as u64,
-                payload: token.claims_payload(),
+                tenant_id: token.tenant_id.as_deref().map(str::to_owned),
+                session_handle: token.session_handle.to_string(),
+                expiry_ms: token.expiry_ms as u64,
+                claims: Claims::Token(token.clone()),
             }
         } else {
-            match self.ask_core(&token, req, do_csrf, check_database, verified).await {
+            match self.ask_core(&raw, &token, req, do_csrf, check_database, verified).await {
                 Ok((session, minted)) => {
                     new_token = minted;
                     session
                 }
-                Err(d) => return d,
-            }
-        };
-        let mut errors = Vec::new();
-        for v in self.settings.global_validators.iter().chain(route.validators.iter()) {
-            match v.validate(&session.payload, now) {
-                Ok(None) => {}
-                Ok(Some(err)) => errors.push(err),
-                Err(e) => {
-                    return Decision::Error { reason: e.to_string() };
+                Err(d) => {
+                    if matches!(d, Decision::Unauthorised { .. }) {
+                        self.cache.invalidate(&key).await;
+                    }
+                    return d;
                 }
             }
-        }
-        if !errors.is_empty() {
-            // As in the SDK, a token minted by the core is not sent with a 403.
-            return Decision::InvalidClaims { errors };
+        };
+        let validators: Vec<&Validator> = self.settings.global_validators.iter().chain(route.validators.iter()).collect();
+        if !validators.is_empty() {
+            let claims = session.claims();
+            let mut errors = Vec::new();
+            for v in validators {
+                match v.validate(&claims, now) {
+                    Ok(None) => {}
+                    Ok(Some(err)) => errors.push(err),
+                    Err(e) => return Decision::Error { reason: e.to_string() },
+                }
+            }
+            if !errors.is_empty() {
+                // As in the SDK, a token minted by the core is not sent with a 403.
+                return Decision::InvalidClaims { errors };
+            }
         }
         let effects = match &new_token {
             Some(nt) => transport::new_token_effects(nt, transfer, req.anti_csrf.as_deref(), &self.settings.cookies, now),
@@ -317,23 +370,61 @@ impl Authorizer {
         }
     }
 
+    /// A candidate token: a cached verified one, else one that parses; `None` counts as absent.
+    async fn resolve(&self, raw: &str) -> Option<Resolved> {
+        let key = token_key(raw);
+        if let Some(t) = self.cache.get(&key).await {
+            return Some(Resolved {
+                key,
+                token: Candidate::Cached(t),
+            });
+        }
+        ParsedToken::parse(raw).ok().map(|p| Resolved {
+            key,
+            token: Candidate::Parsed(Box::new(p)),
+        })
+    }
+
+    /// Signature (unless cached) and times. On failure, the token's facts when it did parse.
+    async fn verify(&self, resolved: Resolved, now: u64) -> Result<Arc<SessionToken>, (VerifyError, Option<Arc<SessionToken>>)> {
+        let token = match resolved.token {
+            Candidate::Cached(t) => t,
+            Candidate::Parsed(p) => {
+                if p.version >= 3
+                    && let Some(e) = self.cache.rejected(&resolved.key).await
+                {
+                    return Err((e, None));
+                }
+                match self.cache.verify_once(resolved.key, &p, verify_signature(&p, &self.jwks)).await {
+                    Ok(t) => t,
+                    Err(e) => return Err((e, Some(Arc::new(SessionToken::from_parsed(&p))))),
+                }
+            }
+        };
+        match token.check_times(now, self.settings.skew_ms) {
+            Ok(()) => Ok(token),
+            Err(e) => Err((e, Some(token))),
+        }
+    }
+
     /// The v2 rule: a legacy token that fails locally goes to the core while it is unexpired and
     /// younger than the JWKS refresh interval (it may be signed by a key we have not fetched).
-    fn v2_may_ask_core(&self, token: &ParsedToken, now: u64) -> bool {
-        let (expiry, created) = (token.expiry_ms(), token.created_ms());
+    fn v2_may_ask_core(&self, token: &SessionToken, now: u64) -> bool {
+        let (expiry, created) = (token.expiry_ms, token.created_ms);
         expiry >= now as f64 && created > now as f64 - self.settings.jwks_refresh_interval_ms as f64
     }
 
     async fn ask_core(
         &self,
-        token: &ParsedToken,
+        raw: &str,
+        token: &Arc<SessionToken>,
         req: &AuthRequest<'_>,
         do_csrf: bool,
         check_database: bool,
         verified: bool,
     ) -> Result<(SessionInfo, Option<NewAccessToken>), Decision> {
         let body = VerifyRequest {
-            access_token: &token.raw,
+            access_token: raw,
             anti_csrf_token: req.anti_csrf.as_deref(),
             do_anti_csrf_check: do_csrf,
             enable_anti_csrf: self.settings.anti_csrf == AntiCsrfMode::ViaToken,
@@ -348,27 +439,33 @@ impl Authorizer {
                     Some(NewAccessToken {
                         user_id: session.user_id.clone(),
                         expiry_ms: at.expiry,
-                        payload: parsed.payload.clone(),
+                        payload: (*parsed.payload).clone(),
                         token: at.token,
                     })
                 });
-                let payload = if token.version >= 3 {
-                    minted.as_ref().map_or_else(|| token.payload.clone(), |m| m.payload.clone())
-                } else {
-                    session.user_data_in_jwt.clone().unwrap_or_default()
+                let claims = match (&minted, token.version >= 3) {
+                    (Some(m), true) => Claims::Payload(Arc::new(m.payload.clone())),
+                    (None, true) => Claims::Token(token.clone()),
+                    (_, false) => Claims::Payload(Arc::new(session.user_data_in_jwt.clone().unwrap_or_default())),
                 };
                 let tenant_id = session
                     .tenant_id
                     .clone()
-                    .or_else(|| if verified { token.tenant_id() } else { None })
+                    .or_else(|| {
+                        if verified {
+                            token.tenant_id.as_deref().map(str::to_owned)
+                        } else {
+                            None
+                        }
+                    })
                     .or_else(|| Some("public".into()));
                 let info = SessionInfo {
                     recipe_user_id: session.recipe_user_id.clone().unwrap_or_else(|| session.user_id.clone()),
                     user_id: session.user_id,
                     tenant_id,
                     session_handle: session.handle,
-                    expiry_ms: token.expiry_ms() as u64,
-                    payload,
+                    expiry_ms: token.expiry_ms as u64,
+                    claims,
                 };
                 Ok((info, minted))
             }
@@ -382,6 +479,13 @@ impl Authorizer {
     }
 }
 
-fn verify_reason(e: &VerifyError) -> String {
-    format!("Failed to verify access token: {e}")
+/// A token candidate after the cache lookup.
+struct Resolved {
+    key: TokenKey,
+    token: Candidate,
+}
+
+enum Candidate {
+    Cached(Arc<SessionToken>),
+    Parsed(Box<ParsedToken>),
 }

@@ -313,7 +313,7 @@ impl Issuer {
         }
         // First use after a refresh: promote and mint a token without the parent hash.
         let now_ms = self.clock.now_ms();
-        let mut payload = token.payload.clone();
+        let mut payload = (*token.payload).clone();
         payload.insert("parentRefreshTokenHash1".into(), Value::Null);
         payload.insert("iat".into(), json!(now_ms / 1000));
         let exp = now_ms / 1000 + self.access_token_validity_secs;

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub jwks_fetches: IntCounterVec,
     pub jwks_keys: IntGauge,
     pub jwks_age: Gauge,
+    cache: IntCounterVec,
+    cache_entries: IntGauge,
 }
 
 const NS: &str = "session_authorizer";
@@ -41,6 +43,17 @@ impl Metrics {
         )?;
         let jwks_keys = IntGauge::with_opts(Opts::new("jwks_keys", "Signing keys currently held").namespace(NS))?;
         let jwks_age = Gauge::with_opts(Opts::new("jwks_age_seconds", "Age of the JWKS held").namespace(NS))?;
+        let cache = IntCounterVec::new(
+            Opts::new(
+                "session_cache_events_total",
+                "Verified-session cache: hit, miss, eviction, rejected (negative-cache hit), verification",
+            )
+            .namespace(NS),
+            &["event"],
+        )?;
+        let cache_entries = IntGauge::with_opts(Opts::new("session_cache_entries", "Verified sessions held").namespace(NS))?;
+        registry.register(Box::new(cache.clone()))?;
+        registry.register(Box::new(cache_entries.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(core_requests.clone()))?;
@@ -55,6 +68,8 @@ impl Metrics {
             jwks_fetches,
             jwks_keys,
             jwks_age,
+            cache,
+            cache_entries,
         })
     }
 
@@ -67,6 +82,22 @@ impl Metrics {
 
     pub fn observe_core(&self, endpoint: &str, result: &str) {
         self.core_requests.with_label_values(&[endpoint, result]).inc();
+    }
+
+    /// Copies the cache's own counters into the registry (counters only move forward).
+    pub fn sync_cache(&self, stats: &crate::session::cache::CacheStats, entries: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (event, value) in [
+            ("hit", stats.hits.load(Relaxed)),
+            ("miss", stats.misses.load(Relaxed)),
+            ("eviction", stats.evictions.load(Relaxed)),
+            ("rejected", stats.rejected_hits.load(Relaxed)),
+            ("verification", stats.verifications.load(Relaxed)),
+        ] {
+            let c = self.cache.with_label_values(&[event]);
+            c.inc_by(value.saturating_sub(c.get()));
+        }
+        self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
     }
 
     pub fn decisions(&self, front_door: &str, outcome: &str) -> u64 {

@@ -75,9 +75,11 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let (reflection_v1, reflection_v1alpha) = crate::protocol::envoy_grpc::reflection();
         let grpc = tonic::transport::Server::builder()
             .add_service(crate::protocol::envoy_grpc::service(self.state.clone()))
-            .add_optional_service(crate::protocol::envoy_grpc::reflection())
+            .add_optional_service(reflection_v1)
+            .add_optional_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped(stop_rx.clone()));
         let grpc = tokio::spawn(grpc);
         let http = axum::serve(self.listener, router(self.state.clone())).with_graceful_shutdown(stopped(stop_rx));
@@ -123,7 +125,7 @@ async fn keep_jwks_warm(state: AppState) {
                 }
             }
         }
-        state.update_gauges();
+        state.update_gauges().await;
         let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
         let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
         tokio::time::sleep(wait.min(Duration::from_secs(60))).await;

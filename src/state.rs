@@ -11,6 +11,7 @@ use crate::decision::{Authorizer, DecisionSettings};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::protocol::proxy::IdentityHeaders;
+use crate::session::cache::TokenCache;
 use crate::session::core::{CoreClient, parse_connection_uri};
 use crate::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey};
 
@@ -72,7 +73,13 @@ impl AppState {
             },
         ));
         let policy = Policy::new(&settings.routes).map_err(StateError::Config)?;
+        let cache = Arc::new(TokenCache::new(
+            settings.cache.max_entries,
+            settings.cache.max_ttl_secs,
+            clock.clone(),
+        ));
         let authorizer = Arc::new(Authorizer {
+            cache,
             settings: DecisionSettings::from_settings(&settings),
             policy,
             jwks,
@@ -95,9 +102,11 @@ impl AppState {
         self.authorizer.jwks.status().usable
     }
 
-    pub fn update_gauges(&self) {
+    pub async fn update_gauges(&self) {
         let status = self.authorizer.jwks.status();
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
         self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+        let cache = &self.authorizer.cache;
+        self.metrics.sync_cache(&cache.stats, cache.entries_now().await);
     }
 }

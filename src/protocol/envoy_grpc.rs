@@ -13,7 +13,7 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::rpc;
 
 use crate::decision::{AuthRequest, Decision, FrontDoor};
-use crate::protocol::proxy::{self, BODY_HEADER};
+use crate::protocol::proxy;
 use crate::state::AppState;
 
 /// gRPC status codes used in `CheckResponse.status`.
@@ -133,10 +133,12 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
         }
         Some((500, _)) => return Err(tonic::Status::unavailable("authorizer could not decide (core failure)")),
         Some((code, body)) => {
-            let mut headers = vec![
-                header("content-type", "application/json", HeaderAppendAction::OverwriteIfExistsOrAdd),
-                header(BODY_HEADER, &body, HeaderAppendAction::OverwriteIfExistsOrAdd),
-            ];
+            // The body travels in the response itself; no need for NGINX's body header here.
+            let mut headers = vec![header(
+                "content-type",
+                "application/json",
+                HeaderAppendAction::OverwriteIfExistsOrAdd,
+            )];
             for (k, v) in proxy::cors_on_denial(origin, identity) {
                 headers.push(header(k, &v, HeaderAppendAction::OverwriteIfExistsOrAdd));
             }
@@ -191,12 +193,13 @@ impl Authorization for CheckService {
     }
 }
 
-/// Server reflection (so grpcurl works), from the descriptor set shipped in `proto/`.
-pub fn reflection() -> Option<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
-        .build_v1()
-        .ok()
+/// Server reflection, both the v1 API and the v1alpha one older clients (grpcurl 1.8) speak.
+pub fn reflection() -> (
+    Option<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>>,
+    Option<tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>>,
+) {
+    let builder = || tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(DESCRIPTOR_SET);
+    (builder().build_v1().ok(), builder().build_v1alpha().ok())
 }
 
 /// `envoy.service.auth.v3` and its imports, as a serialized `FileDescriptorSet`.

@@ -29,7 +29,7 @@ pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.update_gauges();
+    state.update_gauges().await;
     let mut r = (StatusCode::OK, state.metrics.render()).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));

@@ -57,9 +57,12 @@ impl IdentityHeaders {
         if let Some(name) = &self.session_handle {
             out.push((name, session.session_handle.clone()));
         }
-        for (claim, header) in &self.claims {
-            if let Some(v) = claim_header_value(session.payload.get(claim)) {
-                out.push((header, v));
+        if !self.claims.is_empty() {
+            let claims = session.claims();
+            for (claim, header) in &self.claims {
+                if let Some(v) = claim_header_value(claims.get(claim)) {
+                    out.push((header, v));
+                }
             }
         }
         out

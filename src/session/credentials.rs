@@ -6,9 +6,6 @@ use std::borrow::Cow;
 
 use cookie::Cookie;
 
-use crate::session::token::ParsedToken;
-use crate::session::transport::TransferMethod;
-
 pub const ACCESS_TOKEN_COOKIE: &str = "sAccessToken";
 pub const LEGACY_ID_REFRESH_COOKIE: &str = "sIdRefreshToken";
 
@@ -20,43 +17,31 @@ pub enum CredentialError {
     DuplicateCookies,
 }
 
-/// The token chosen for this request and how it came.
-#[derive(Debug)]
-pub struct Credentials {
-    pub token: ParsedToken,
-    pub transfer: TransferMethod,
+/// The raw token candidates of a request, before parsing (the cache may know them already).
+#[derive(Debug, Default)]
+pub struct Candidates<'a> {
+    /// The `Authorization: Bearer` value, trimmed.
+    pub header: Option<&'a str>,
+    /// The first `sAccessToken` cookie.
+    pub cookie: Option<Cow<'a, str>>,
+    /// More than one `sAccessToken` cookie: fatal only if the cookie ends up chosen.
+    pub duplicate_cookies: bool,
 }
 
-/// `None` when no usable token is present.
-pub fn pick(authorization: Option<&str>, cookie_header: Option<&str>) -> Result<Option<Credentials>, CredentialError> {
-    if let Some(cookies) = cookie_header
-        && cookie_value(cookies, LEGACY_ID_REFRESH_COOKIE).is_some()
-    {
-        return Err(CredentialError::LegacySession);
-    }
-    let from_header = authorization
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .and_then(|t| ParsedToken::parse(t).ok());
-    if let Some(token) = from_header {
-        return Ok(Some(Credentials {
-            token,
-            transfer: TransferMethod::Header,
-        }));
-    }
-    let Some(cookies) = cookie_header else {
-        return Ok(None);
+/// Finds the candidates; the legacy `sIdRefreshToken` cookie always asks for a refresh.
+pub fn candidates<'a>(authorization: Option<&'a str>, cookie_header: Option<&'a str>) -> Result<Candidates<'a>, CredentialError> {
+    let mut c = Candidates {
+        header: authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim),
+        ..Default::default()
     };
-    let Some(token) = cookie_value(cookies, ACCESS_TOKEN_COOKIE).and_then(|t| ParsedToken::parse(&t).ok()) else {
-        return Ok(None);
-    };
-    if count_cookie_names(cookies, ACCESS_TOKEN_COOKIE) > 1 {
-        return Err(CredentialError::DuplicateCookies);
+    if let Some(cookies) = cookie_header {
+        if cookie_value(cookies, LEGACY_ID_REFRESH_COOKIE).is_some() {
+            return Err(CredentialError::LegacySession);
+        }
+        c.cookie = cookie_value(cookies, ACCESS_TOKEN_COOKIE);
+        c.duplicate_cookies = c.cookie.is_some() && count_cookie_names(cookies, ACCESS_TOKEN_COOKIE) > 1;
     }
-    Ok(Some(Credentials {
-        token,
-        transfer: TransferMethod::Cookie,
-    }))
+    Ok(c)
 }
 
 /// The first cookie called `name` (later duplicates are ignored, as with Node's `cookie.parse`),
@@ -128,8 +113,13 @@ mod tests {
 
     #[test]
     fn legacy_cookie_always_asks_for_refresh() {
-        assert_eq!(pick(None, Some("sIdRefreshToken=")).err(), Some(CredentialError::LegacySession));
-        assert!(pick(None, Some("other=1")).expect("ok").is_none());
-        assert!(pick(Some("Basic abc"), None).expect("ok").is_none());
+        assert_eq!(
+            candidates(None, Some("sIdRefreshToken=")).err(),
+            Some(CredentialError::LegacySession)
+        );
+        let c = candidates(Some("Basic abc"), Some("other=1")).expect("ok");
+        assert!(c.header.is_none() && c.cookie.is_none());
+        let c = candidates(Some("Bearer  t "), Some("sAccessToken=a; sAccessToken=b")).expect("ok");
+        assert_eq!((c.header, c.cookie.as_deref(), c.duplicate_cookies), (Some("t"), Some("a"), true));
     }
 }

@@ -1,6 +1,7 @@
 //! Everything about one SuperTokens session: where the token comes from, what it says, whether
 //! it is genuine, and what goes back to the client.
 
+pub mod cache;
 pub mod core;
 pub mod credentials;
 pub mod csrf;

@@ -1,6 +1,8 @@
 //! Parse and structure check of SuperTokens access tokens (v2 to v5 and later), done the way the
 //! Node SDK does it before any signature check: a token that fails here counts as absent.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -36,7 +38,7 @@ pub struct ParsedToken {
     /// `kid` of v3+ headers (a non-string kid is kept as `None` and fails verification).
     pub kid: Option<String>,
     pub header: Map<String, Value>,
-    pub payload: Map<String, Value>,
+    pub payload: Arc<Map<String, Value>>,
     /// Byte offset of the second `.`: `raw[..signing_end]` is the signed input.
     signing_end: usize,
 }
@@ -78,7 +80,7 @@ impl ParsedToken {
             version,
             kid,
             header,
-            payload,
+            payload: Arc::new(payload),
             signing_end: h.len() + 1 + p.len(),
         })
     }
@@ -147,11 +149,11 @@ impl ParsedToken {
     }
 
     /// The payload claims validators read: the whole payload (v3+) or `userData` (v2).
-    pub fn claims_payload(&self) -> Map<String, Value> {
+    pub fn claims_payload(&self) -> Arc<Map<String, Value>> {
         if self.version >= 3 {
             self.payload.clone()
         } else {
-            self.payload.get("userData").and_then(Value::as_object).cloned().unwrap_or_default()
+            Arc::new(self.payload.get("userData").and_then(Value::as_object).cloned().unwrap_or_default())
         }
     }
 }

@@ -32,8 +32,24 @@ pub enum VerifyError {
     ClaimType(&'static str),
 }
 
-/// Verifies signature and times; `now_ms` is the caller's clock, `skew_ms` the configured leeway.
-pub async fn verify_token(token: &ParsedToken, jwks: &JwksCache, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
+impl VerifyError {
+    /// Failures that no later request can turn into a success (a forged or malformed token), as
+    /// opposed to expiry or key availability.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::Algorithm(_)
+                | VerifyError::Crit
+                | VerifyError::Header(_)
+                | VerifyError::Kid
+                | VerifyError::Signature
+                | VerifyError::ClaimType(_)
+        )
+    }
+}
+
+/// Verifies the signature and claim types (times are checked per request, see `SessionToken`).
+pub async fn verify_signature(token: &ParsedToken, jwks: &JwksCache) -> Result<(), VerifyError> {
     check_header(token)?;
     if token.version >= 3 {
         let kid = token.kid.as_deref().ok_or(VerifyError::Kid)?;
@@ -49,7 +65,7 @@ pub async fn verify_token(token: &ParsedToken, jwks: &JwksCache, now_ms: u64, sk
             return Err(VerifyError::Signature);
         }
     }
-    check_times(token, now_ms, skew_ms)
+    check_claim_types(token)
 }
 
 fn check_header(token: &ParsedToken) -> Result<(), VerifyError> {
@@ -72,30 +88,12 @@ fn signature_ok(signature: &str, message: &[u8], key: &Arc<DecodingKey>) -> bool
     jsonwebtoken::crypto::verify(signature, message, key, Algorithm::RS256).unwrap_or(false)
 }
 
-/// jose's `exp`/`nbf`/`iat` rules (seconds, `now = floor(Date.now()/1000)`), then the SDK's own
-/// `expiryTime < Date.now()` check: with no leeway a token is valid iff `now_ms < exp * 1000`.
-fn check_times(token: &ParsedToken, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
-    let now_s = (now_ms / 1000) as f64;
-    let skew_s = (skew_ms / 1000) as f64;
-    let number = |key: &'static str| -> Result<Option<f64>, VerifyError> {
-        match token.payload.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or(VerifyError::ClaimType(key)),
+/// jose refuses `exp`, `nbf` and `iat` that are present but not numbers.
+fn check_claim_types(token: &ParsedToken) -> Result<(), VerifyError> {
+    for key in ["exp", "nbf", "iat"] {
+        if token.payload.get(key).is_some_and(|v| !v.is_number()) {
+            return Err(VerifyError::ClaimType(key));
         }
-    };
-    if let Some(nbf) = number("nbf")?
-        && nbf > now_s + skew_s
-    {
-        return Err(VerifyError::NotYetValid);
-    }
-    if let Some(exp) = number("exp")?
-        && exp <= now_s - skew_s
-    {
-        return Err(VerifyError::Expired);
-    }
-    number("iat")?;
-    if token.expiry_ms() + (skew_ms as f64) < now_ms as f64 {
-        return Err(VerifyError::Expired);
     }
     Ok(())
 }
