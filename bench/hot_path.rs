@@ -1,0 +1,77 @@
+//! Criterion benchmarks of the hot functions, in process: a cached decision end to end (event
+//! parse, decision, render), its parts, and one RS256 verification (the cost a cache hit avoids).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::json;
+use session_authorizer::clock::SystemClock;
+use session_authorizer::config::Settings;
+use session_authorizer::dev::{Issuer, MintOptions};
+use session_authorizer::protocol::lambda;
+use session_authorizer::session::token::ParsedToken;
+use session_authorizer::state::AppState;
+
+fn event(token: &str) -> Vec<u8> {
+    json!({
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/items",
+        "resource": "/items", "path": "/items", "httpMethod": "GET",
+        "headers": {
+            "Accept": "application/json, text/plain, */*", "Accept-Language": "en-GB,en;q=0.9", "CloudFront-Viewer-Country": "GB",
+            "Host": "abcdef123.execute-api.us-east-1.amazonaws.com", "Origin": "https://app.example.com",
+            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+            "Via": "2.0 a1b2c3d4e5f6.cloudfront.net (CloudFront)", "X-Amzn-Trace-Id": "Root=1-5e66d96f-7491f09xmpl79d18acf3d050",
+            "X-Forwarded-For": "203.0.113.10, 198.51.100.7", "X-Forwarded-Proto": "https",
+            "cookie": format!("theme=dark; sAccessToken={token}; sFrontToken=x")
+        },
+        "multiValueHeaders": {}, "queryStringParameters": {"page": "1"}, "pathParameters": {}, "stageVariables": {},
+        "requestContext": {"resourceId": "qxj2eb", "resourcePath": "/items", "httpMethod": "GET", "path": "/prod/items",
+            "accountId": "123456789012", "protocol": "HTTP/1.1", "stage": "prod", "requestId": "a9b4fe43-6f6a-4f7e-9c8e-6e7fexample",
+            "identity": {"sourceIp": "203.0.113.10"}, "domainName": "abcdef123.execute-api.us-east-1.amazonaws.com", "apiId": "abcdef123"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let issuer = Issuer::new().expect("issuer");
+    let core = rt.block_on(issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0)))).expect("core");
+    let mut settings = Settings::default();
+    settings.supertokens.connection_uri = format!("http://{core}");
+    let state = AppState::new(settings.clone(), Arc::new(SystemClock)).expect("state");
+    let token = issuer.mint(&MintOptions { ttl_secs: 86_400, ..Default::default() }).expect("mint");
+    let body = event(&token);
+    let lambda_settings = settings.lambda.clone();
+
+    // Warm: JWKS loaded, token verified and cached.
+    rt.block_on(async {
+        let d = lambda::decode(&body, &lambda_settings).expect("decode");
+        assert_eq!(state.authorizer.decide(&d.request).await.outcome(), "allow");
+    });
+
+    c.bench_function("cached decision, end to end (parse event, decide, render)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let d = lambda::decode(&body, &lambda_settings).expect("decode");
+            let decision = state.authorizer.decide(&d.request).await;
+            lambda::render(&decision, &d.reply, &lambda_settings, 0).body
+        })
+    });
+    c.bench_function("parse the 1.6 KB REST event", |b| b.iter(|| lambda::decode(&body, &lambda_settings).map(|d| d.request.path.len())));
+    let decoded = lambda::decode(&body, &lambda_settings).expect("decode");
+    c.bench_function("decide on a cached session", |b| b.to_async(&rt).iter(|| state.authorizer.decide(&decoded.request)));
+    c.bench_function("parse and structure-check a token", |b| b.iter(|| ParsedToken::parse(&token).map(|t| t.version)));
+
+    let jwk = issuer.public_jwk();
+    let key = DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e")).expect("key");
+    let parsed = ParsedToken::parse(&token).expect("parse");
+    c.bench_function("RS256 verify (jsonwebtoken, aws_lc_rs)", |b| {
+        b.iter(|| jsonwebtoken::crypto::verify(parsed.signature(), parsed.signing_input(), &key, Algorithm::RS256).expect("verify"))
+    });
+}
+
+criterion_group!(hot, benches);
+criterion_main!(hot);

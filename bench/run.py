@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Runs every benchmark of session-authorizer in one go and writes bench/RESULTS.md.
+
+Everything runs on this machine in the same run, so figures are compared as ratios:
+server pinned to CPU 0, load generator to CPU 1 (taskset), loopback only.
+Called by bench/run, which builds and installs what is needed first.
+"""
+import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "target" / "bench-run"
+K6 = ROOT / ".cache" / "bench" / "k6" / "bin" / "k6"
+SEED_PY = ROOT / ".cache" / "bench" / "seed-venv" / "bin" / "python"
+BIN = ROOT / "target" / "release" / "session-authorizer"
+DURATION = os.environ.get("BENCH_SECONDS", "10")
+UNIQUE = int(os.environ.get("BENCH_UNIQUE", "120000"))
+CONNS = os.environ.get("BENCH_CONNECTIONS", "64")
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+procs = []
+
+
+def log(msg):
+    print(f"[bench] {msg}", flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def spawn(cmd, env=None, cpu=None, **kw):
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu] + cmd
+    p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, **kw)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_http(url, timeout=30, ok=(200,)):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status in ok:
+                    return time.monotonic() - start
+        except Exception:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"{url} not ready")
+
+
+def get_text(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
+def metric(url, name):
+    for line in get_text(url).splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            if line.startswith(name + " ") or name.endswith("}"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wrk(url, script, args, duration=DURATION, conns=CONNS):
+    env = {"WRK_COMMON": str(ROOT / "bench" / "wrk" / "common.lua")}
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "-s", str(ROOT / "bench" / "wrk" / script), url, "--", *args]
+    out = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non200 = int(re.search(r"NON200 (\d+)", out).group(1))
+    lat = dict((k, int(v)) for k, v in re.findall(r"(p\d+)=(\d+)", out))
+    return {"rps": rps, "requests": total, "non200": non200, "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "cmd": " ".join(cmd)}
+
+
+def k6(env):
+    summary = OUT / "k6-summary.json"
+    cmd = ["taskset", "-c", LOAD_CPU, str(K6), "run", "--quiet", "--no-usage-report", "--summary-export", str(summary), str(ROOT / "bench" / "k6" / "fixed_rate.js")]
+    subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    s = json.load(open(summary))["metrics"]
+    key = "http_req_duration" if env["TARGET"] == "http" else "grpc_req_duration"
+    d = s[key]
+    checks = s["checks"]
+    return {
+        "p50_ms": d["med"], "p99_ms": d["p(99)"], "p999_ms": d["p(99.9)"], "max_ms": d["max"],
+        "ok_ratio": checks.get("value", checks.get("rate", 0)), "iterations": s["iterations"]["count"],
+        "cmd": " ".join(f"{k}={v}" for k, v in env.items() if k != "TOKEN") + " " + " ".join(cmd),
+    }
+
+
+def rss_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    get = lambda k: int(re.search(rf"{k}:\s+(\d+) kB", status).group(1))
+    return get("VmRSS"), get("VmHWM")
+
+
+def start_server(core_uri, extra=""):
+    http_port, grpc_port = free_port(), free_port()
+    cfg = OUT / f"config-{http_port}.toml"
+    cfg.write_text(f"""
+[server]
+http_listen = "127.0.0.1:{http_port}"
+grpc_listen = "127.0.0.1:{grpc_port}"
+max_concurrency = 100000
+[supertokens]
+connection_uri = "{core_uri}"
+[cache]
+max_entries = 250000
+max_ttl_secs = 3600
+{extra}
+""")
+    t0 = time.monotonic()
+    p = spawn([str(BIN), "--config", str(cfg)], env={"RUST_LOG": "warn"}, cpu=SERVER_CPU, stderr=subprocess.DEVNULL)
+    ready = wait_http(f"http://127.0.0.1:{http_port}/readyz")
+    return p, http_port, grpc_port, (time.monotonic() - t0)
+
+
+def criterion():
+    out = subprocess.run(["cargo", "bench", "--locked", "--bench", "hot_path", "--", "--output-format", "bencher"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    res = {}
+    for name, ns in re.findall(r"test (.+?) \.\.\. bench:\s+([\d,.]+) ns/iter", out):
+        res[name.strip()] = float(ns.replace(",", ""))
+    return res
+
+
+def versions():
+    run = lambda c: subprocess.run(c, capture_output=True, text=True).stdout.strip() or subprocess.run(c, capture_output=True, text=True).stderr.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "rustc": run(["rustc", "--version"]),
+        "node": run(["node", "--version"]),
+        "python": run([str(SEED_PY), "--version"]),
+        "wrk": run(["wrk", "-v"]).splitlines()[0],
+        "k6": run([str(K6), "version"]).splitlines()[0],
+        "supertokens-node": json.load(open(ROOT / "bench/seed/node/node_modules/supertokens-node/package.json"))["version"],
+        "supertokens-python": run([str(SEED_PY), "-c", "import importlib.metadata as m; print(m.version('supertokens-python'))"]),
+        "git": run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    r = {"versions": versions()}
+    log("fixture: stub core and tokens (minting %d unique sessions)" % UNIQUE)
+    fixture_dir = OUT / "fixture"
+    fx = spawn(["cargo", "bench", "--locked", "--bench", "fixture", "--", "--out", str(fixture_dir), "--unique", str(UNIQUE)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = fx.stdout.readline()
+    assert line.startswith("READY"), line
+    core = (fixture_dir / "core_uri").read_text().strip()
+    ev = {k: str(fixture_dir / f"{k}.json") for k in ("cached", "expired", "none")}
+    token = (fixture_dir / "token.txt").read_text().strip()
+
+    log("start to ready (5 starts)")
+    starts = []
+    for _ in range(5):
+        p, *_rest, t = start_server(core)
+        starts.append(t * 1000)
+        stop(p)
+    r["start_to_ready_ms"] = sorted(starts)[2]
+
+    p, port, gport, _ = start_server(core)
+    base = f"http://127.0.0.1:{port}"
+    log("HTTP floor: GET /healthz")
+    r["healthz"] = wrk(f"{base}/healthz", "get.lua", [])
+    log("/authorize, cached session")
+    r["authorize_cached"] = wrk(f"{base}/authorize", "post.lua", [ev["cached"]])
+    log("/authorize, no token")
+    r["authorize_none"] = wrk(f"{base}/authorize", "post.lua", [ev["none"]])
+    log("/authorize, expired token")
+    r["authorize_expired"] = wrk(f"{base}/authorize", "post.lua", [ev["expired"]])
+    log("/forward-auth, cached session")
+    r["forward_auth_cached"] = wrk(f"{base}/forward-auth", "get.lua", [f"Cookie: sAccessToken={token}", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /items"])
+    log("/authorize, a new token every request")
+    before = metric(f"{base}/metrics", 'session_authorizer_session_cache_events_total{event="verification"}')
+    t0 = time.monotonic()
+    u = wrk(f"{base}/authorize", "rotate.lua", [str(fixture_dir / "unique.jsonl")], duration="5")
+    elapsed = time.monotonic() - t0
+    after = metric(f"{base}/metrics", 'session_authorizer_session_cache_events_total{event="verification"}')
+    u["verifications"] = after - before
+    u["cycled"] = u["requests"] > UNIQUE
+    r["authorize_unique"] = u
+    log("fixed rate 1000/s: /authorize and gRPC Check (k6)")
+    r["k6_authorize"] = k6({"TARGET": "http", "URL": f"{base}/authorize", "EVENT_FILE": ev["cached"], "RATE": "1000", "DURATION": "10s"})
+    r["k6_grpc"] = k6({"TARGET": "grpc", "ADDR": f"127.0.0.1:{gport}", "TOKEN": token, "RATE": "1000", "DURATION": "10s"})
+    stop(p)
+
+    log("peak RSS with 100k cached sessions")
+    p, port, _, _ = start_server(core)
+    base = f"http://127.0.0.1:{port}"
+    rss_start = rss_kib(p.pid)
+    fill = wrk(f"{base}/authorize", "rotate.lua", [str(fixture_dir / "unique.jsonl")], duration="12", conns="32")
+    entries = metric(f"{base}/metrics", "session_authorizer_session_cache_entries")
+    rss_now, hwm = rss_kib(p.pid)
+    r["rss"] = {"start_kib": rss_start[0], "after_kib": rss_now, "peak_kib": hwm, "entries": entries, "fill_requests": fill["requests"], "fill_non200": fill["non200"]}
+    stop(p)
+
+    log("seed: Node handler behind a Node http server")
+    seed_port = free_port()
+    node = spawn(["node", str(ROOT / "bench/seed/node/server.js")], env={"PORT": str(seed_port), "CORE_URI": core}, cpu=SERVER_CPU, stdout=subprocess.PIPE, text=True)
+    node.stdout.readline()
+    r["node_http"] = wrk(f"http://127.0.0.1:{seed_port}/", "post.lua", [ev["cached"]], conns="32")
+    stop(node)
+    log("seed: in-process calls (Node, Python)")
+    run_json = lambda cmd, env: json.loads(subprocess.run(["taskset", "-c", SERVER_CPU] + cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    r["node_inprocess"] = run_json(["node", str(ROOT / "bench/seed/node/inprocess.js"), ev["cached"], "5000"], {"CORE_URI": core})
+    r["python_inprocess"] = run_json([str(SEED_PY), str(ROOT / "bench/seed/python/inprocess.py"), ev["cached"], "1000"], {"CORE_URI": core})
+    stop(fx)
+
+    log("criterion: hot functions in process")
+    r["criterion_ns"] = criterion()
+    (OUT / "results.json").write_text(json.dumps(r, indent=2))
+    write_results(r)
+
+
+def write_results(r):
+    c = r["criterion_ns"]
+    floor = r["healthz"]["rps"]
+    cached_ns = c.get("cached decision, end to end (parse event, decide, render)")
+    verify_ns = c.get("RS256 verify (jsonwebtoken, aws_lc_rs)")
+    verify_rate = 1e9 / verify_ns
+    # One server core: each unique request costs a verify plus what the floor costs.
+    expected_unique = 1 / (1 / verify_rate + 1 / floor)
+    u = r["authorize_unique"]
+    unique_rate = u["verifications"] / 5.0
+    node_call_us = r["node_inprocess"]["per_call_us"]
+    rows = [
+        ("cached session via `/forward-auth` vs `/healthz` floor", r["forward_auth_cached"]["rps"] / floor, 0.8),
+        ("cached session via `/authorize` vs `/healthz` floor", r["authorize_cached"]["rps"] / floor, 0.5),
+        ("cached session via `/authorize` vs Node seed over HTTP", r["authorize_cached"]["rps"] / r["node_http"]["rps"], 15),
+        ("in-process cached decision vs one Node seed call", node_call_us * 1000 / cached_ns, 100),
+        ("unique tokens: verifications/s vs (RS256 rate with the floor's cost)", unique_rate / expected_unique, 0.8),
+    ]
+    v = r["versions"]
+    lines = ["# Benchmark results", "",
+             f"Produced by `bench/run` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} at commit `{v['git']}`.",
+             "Server pinned to CPU 0, load generator to CPU 1, loopback. Compare within this run only: the machine is shared.", "",
+             "## Ratios (the acceptance figures)", "", "| what | measured | needed | |", "|---|---|---|---|"]
+    for name, got, need in rows:
+        lines.append(f"| {name} | {got:.2f}x | ≥ {need}x | {'pass' if got >= need else 'FAIL'} |")
+    k_a, k_g = r["k6_authorize"], r["k6_grpc"]
+    lines += [f"| `/authorize` p99 at 1000 req/s | {k_a['p99_ms']:.3f} ms | < 1 ms | {'pass' if k_a['p99_ms'] < 1 else 'FAIL'} |",
+              f"| gRPC `Check` p99 at 1000 req/s | {k_g['p99_ms']:.3f} ms | < 1 ms | {'pass' if k_g['p99_ms'] < 1 else 'FAIL'} |",
+              f"| peak RSS with {int(r['rss']['entries'])} cached sessions | {r['rss']['peak_kib'] / 1024:.1f} MiB | < 64 MiB | {'pass' if r['rss']['peak_kib'] < 65536 and r['rss']['entries'] >= 100000 else 'FAIL'} |",
+              f"| start to ready (median of 5, JWKS reachable) | {r['start_to_ready_ms']:.1f} ms | < 200 ms | {'pass' if r['start_to_ready_ms'] < 200 else 'FAIL'} |",
+              "", "## Throughput at saturation (wrk, 1 thread, 64 connections unless noted)", "",
+              "| target | req/s | p50 | p99 | non-200 |", "|---|---|---|---|---|"]
+    for key, label in [("healthz", "`GET /healthz` (the HTTP floor)"), ("forward_auth_cached", "`/forward-auth`, cached session"),
+                       ("authorize_cached", "`POST /authorize`, 1.6 KB REST event, cached session"), ("authorize_none", "`POST /authorize`, no token"),
+                       ("authorize_expired", "`POST /authorize`, expired token (401)"), ("authorize_unique", "`POST /authorize`, a new token every request (5 s)"),
+                       ("node_http", "Node seed handler behind a Node `http` server (32 connections)")]:
+        x = r[key]
+        lines.append(f"| {label} | {x['rps']:,.0f} | {x['p50_us'] / 1000:.2f} ms | {x['p99_us'] / 1000:.2f} ms | {x['non200']} |")
+    lines += ["", f"Unique tokens: {u['requests']:,} requests, {u['verifications']:,.0f} RS256 verifications in 5 s "
+              f"({unique_rate:,.0f}/s; {'the token list was cycled, later requests were cache hits' if u['cycled'] else 'no token repeated'}); "
+              f"expected ceiling on one core from criterion: {expected_unique:,.0f}/s.", "",
+              "## Fixed rate, 1000 req/s for 10 s (k6 constant-arrival-rate)", "", "| target | p50 | p99 | p99.9 | max | checks ok |", "|---|---|---|---|---|---|"]
+    for label, x in [("`POST /authorize`, cached session", k_a), ("gRPC `Check`, cached session", k_g)]:
+        lines.append(f"| {label} | {x['p50_ms']:.3f} ms | {x['p99_ms']:.3f} ms | {x['p999_ms']:.3f} ms | {x['max_ms']:.2f} ms | {x['ok_ratio'] * 100:.1f}% |")
+    lines += ["", "## In process", "", "| what | per call |", "|---|---|"]
+    for name, ns in c.items():
+        lines.append(f"| {name} (criterion) | {ns / 1000:.2f} µs |")
+    lines += [f"| Node seed handler, one call, valid cookie (supertokens-node) | {node_call_us:.1f} µs |",
+              f"| Python seed handler, one call, valid cookie (supertokens-python) | {r['python_inprocess']['per_call_us']:.1f} µs |",
+              "", "## Memory and start", "",
+              f"RSS at start {r['rss']['start_kib'] / 1024:.1f} MiB; after {r['rss']['fill_requests']:,} requests with unique tokens "
+              f"({int(r['rss']['entries']):,} sessions cached) {r['rss']['after_kib'] / 1024:.1f} MiB, peak {r['rss']['peak_kib'] / 1024:.1f} MiB. "
+              f"Start to ready: {r['start_to_ready_ms']:.1f} ms.", "",
+              "## Commands", "", "```", "bench/run", "```", "", "Individual runs (ports vary):", "", "```"]
+    for key in ("healthz", "authorize_cached", "forward_auth_cached", "authorize_unique", "node_http"):
+        lines.append(r[key]["cmd"])
+    lines += [k_a["cmd"], k_g["cmd"], "cargo bench --bench hot_path", "```", "", "## Versions", ""]
+    lines += [f"- {k}: {val}" for k, val in v.items()]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    log("wrote bench/RESULTS.md")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for p in procs:
+            stop(p)
