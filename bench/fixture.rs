@@ -69,14 +69,28 @@ fn main() {
         }
     }
     std::fs::create_dir_all(&out).expect("out dir");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let issuer = Issuer::new().expect("issuer");
         let addr = issuer.serve(SocketAddr::from(([127, 0, 0, 1], port))).await.expect("serve");
         let write = |name: &str, text: String| std::fs::write(out.join(name), text).expect("write");
         write("core_uri", format!("http://{addr}"));
-        let valid = issuer.mint(&MintOptions { ttl_secs: 86_400, ..Default::default() }).expect("mint");
-        let expired = issuer.mint(&MintOptions { ttl_secs: -60, ..Default::default() }).expect("mint");
+        let valid = issuer
+            .mint(&MintOptions {
+                ttl_secs: 86_400,
+                ..Default::default()
+            })
+            .expect("mint");
+        let expired = issuer
+            .mint(&MintOptions {
+                ttl_secs: -60,
+                ..Default::default()
+            })
+            .expect("mint");
         write("token.txt", valid.clone());
         write("cached.json", event(Some(&valid)).to_string());
         write("expired.json", event(Some(&expired)).to_string());
@@ -92,7 +106,12 @@ fn main() {
                             .step_by(threads)
                             .map(|i| {
                                 issuer
-                                    .mint(&MintOptions { session_handle: format!("bench-{i}"), user_id: format!("user-{i}"), ttl_secs: 86_400, ..Default::default() })
+                                    .mint(&MintOptions {
+                                        session_handle: format!("bench-{i}"),
+                                        user_id: format!("user-{i}"),
+                                        ttl_secs: 86_400,
+                                        ..Default::default()
+                                    })
                                     .expect("mint")
                             })
                             .collect()

@@ -43,7 +43,12 @@ fn benches(c: &mut Criterion) {
     let mut settings = Settings::default();
     settings.supertokens.connection_uri = format!("http://{core}");
     let state = AppState::new(settings.clone(), Arc::new(SystemClock)).expect("state");
-    let token = issuer.mint(&MintOptions { ttl_secs: 86_400, ..Default::default() }).expect("mint");
+    let token = issuer
+        .mint(&MintOptions {
+            ttl_secs: 86_400,
+            ..Default::default()
+        })
+        .expect("mint");
     let body = event(&token);
     let lambda_settings = settings.lambda.clone();
 
@@ -60,10 +65,16 @@ fn benches(c: &mut Criterion) {
             lambda::render(&decision, &d.reply, &lambda_settings, 0).body
         })
     });
-    c.bench_function("parse the 1.6 KB REST event", |b| b.iter(|| lambda::decode(&body, &lambda_settings).map(|d| d.request.path.len())));
+    c.bench_function("parse the 1.6 KB REST event", |b| {
+        b.iter(|| lambda::decode(&body, &lambda_settings).map(|d| d.request.path.len()))
+    });
     let decoded = lambda::decode(&body, &lambda_settings).expect("decode");
-    c.bench_function("decide on a cached session", |b| b.to_async(&rt).iter(|| state.authorizer.decide(&decoded.request)));
-    c.bench_function("parse and structure-check a token", |b| b.iter(|| ParsedToken::parse(&token).map(|t| t.version)));
+    c.bench_function("decide on a cached session", |b| {
+        b.to_async(&rt).iter(|| state.authorizer.decide(&decoded.request))
+    });
+    c.bench_function("parse and structure-check a token", |b| {
+        b.iter(|| ParsedToken::parse(&token).map(|t| t.version))
+    });
 
     let jwk = issuer.public_jwk();
     let key = DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e")).expect("key");

@@ -66,10 +66,10 @@ pub struct AuthRequest<'a> {
 /// The verified session behind an allow.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub user_id: String,
-    pub recipe_user_id: String,
-    pub tenant_id: Option<String>,
-    pub session_handle: String,
+    pub user_id: Arc<str>,
+    pub recipe_user_id: Arc<str>,
+    pub tenant_id: Option<Arc<str>>,
+    pub session_handle: Arc<str>,
     pub expiry_ms: u64,
     claims: Claims,
 }
@@ -93,10 +93,10 @@ impl SessionInfo {
     /// A session with the given claims (tests and adapters' fixtures).
     pub fn with_claims(user_id: &str, tenant_id: Option<&str>, session_handle: &str, claims: Map<String, Value>) -> Self {
         Self {
-            user_id: user_id.to_owned(),
-            recipe_user_id: user_id.to_owned(),
-            tenant_id: tenant_id.map(str::to_owned),
-            session_handle: session_handle.to_owned(),
+            user_id: user_id.into(),
+            recipe_user_id: user_id.into(),
+            tenant_id: tenant_id.map(Into::into),
+            session_handle: session_handle.into(),
             expiry_ms: 0,
             claims: Claims::Payload(Arc::new(claims)),
         }
@@ -232,7 +232,7 @@ impl Authorizer {
         let elapsed = started.elapsed();
         self.metrics.observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
         let user = match &decision {
-            Decision::Allow { session, .. } => session.user_id.as_str(),
+            Decision::Allow { session, .. } => &*session.user_id,
             _ => "",
         };
         tracing::info!(
@@ -320,10 +320,10 @@ impl Authorizer {
         let mut new_token = None;
         let mut session = if verified && !check_database && !token.has_parent_refresh_token {
             SessionInfo {
-                user_id: token.user_id.to_string(),
-                recipe_user_id: token.recipe_user_id().to_owned(),
-                tenant_id: token.tenant_id.as_deref().map(str::to_owned),
-                session_handle: token.session_handle.to_string(),
+                user_id: token.user_id.clone(),
+                recipe_user_id: token.recipe_user_id(),
+                tenant_id: token.tenant_id.clone(),
+                session_handle: token.session_handle.clone(),
                 expiry_ms: token.expiry_ms as u64,
                 claims: Claims::Token(token.clone()),
             }
@@ -403,7 +403,13 @@ impl Authorizer {
         };
         match token.check_times(now, self.settings.skew_ms) {
             Ok(()) => Ok(token),
-            Err(e) => Err((e, Some(token))),
+            Err(e) => {
+                // Expiry is final: later requests with this token skip straight to the answer.
+                if e == VerifyError::Expired && token.version >= 3 {
+                    self.cache.reject(resolved.key, e.clone()).await;
+                }
+                Err((e, Some(token)))
+            }
         }
     }
 
@@ -448,22 +454,16 @@ impl Authorizer {
                     (None, true) => Claims::Token(token.clone()),
                     (_, false) => Claims::Payload(Arc::new(session.user_data_in_jwt.clone().unwrap_or_default())),
                 };
-                let tenant_id = session
-                    .tenant_id
-                    .clone()
-                    .or_else(|| {
-                        if verified {
-                            token.tenant_id.as_deref().map(str::to_owned)
-                        } else {
-                            None
-                        }
-                    })
-                    .or_else(|| Some("public".into()));
+                let tenant_id: Option<Arc<str>> = match (&session.tenant_id, verified) {
+                    (Some(t), _) => Some(t.as_str().into()),
+                    (None, true) => token.tenant_id.clone().or_else(|| Some("public".into())),
+                    (None, false) => Some("public".into()),
+                };
                 let info = SessionInfo {
-                    recipe_user_id: session.recipe_user_id.clone().unwrap_or_else(|| session.user_id.clone()),
-                    user_id: session.user_id,
+                    recipe_user_id: session.recipe_user_id.as_deref().unwrap_or(&session.user_id).into(),
+                    user_id: session.user_id.as_str().into(),
                     tenant_id,
-                    session_handle: session.handle,
+                    session_handle: session.handle.as_str().into(),
                     expiry_ms: token.expiry_ms as u64,
                     claims,
                 };

@@ -4,7 +4,20 @@ use std::time::Duration;
 
 use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
+const DOORS: [&str; 7] = [
+    "lambda_request",
+    "lambda_token",
+    "lambda_http_api",
+    "appsync",
+    "envoy_http",
+    "envoy_grpc",
+    "forward_auth",
+];
+const OUTCOMES: [&str; 6] = ["allow", "anonymous", "try_refresh", "unauthorised", "invalid_claims", "error"];
+
 pub struct Metrics {
+    decision_handles: Vec<prometheus::IntCounter>,
+    duration_handles: Vec<prometheus::Histogram>,
     registry: Registry,
     decisions: IntCounterVec,
     decision_duration: HistogramVec,
@@ -60,7 +73,14 @@ impl Metrics {
         registry.register(Box::new(jwks_fetches.clone()))?;
         registry.register(Box::new(jwks_keys.clone()))?;
         registry.register(Box::new(jwks_age.clone()))?;
+        let decision_handles = DOORS
+            .iter()
+            .flat_map(|d| OUTCOMES.iter().map(|o| decisions.with_label_values(&[*d, *o])))
+            .collect();
+        let duration_handles = DOORS.iter().map(|d| decision_duration.with_label_values(&[*d])).collect();
         Ok(Self {
+            decision_handles,
+            duration_handles,
             registry,
             decisions,
             decision_duration,
@@ -74,6 +94,16 @@ impl Metrics {
     }
 
     pub fn observe_decision(&self, front_door: &str, outcome: &str, elapsed: Duration) {
+        // Resolved handles: no label hashing or lock on the request path.
+        let door = DOORS.iter().position(|d| *d == front_door);
+        let out = OUTCOMES.iter().position(|o| *o == outcome);
+        if let (Some(d), Some(o)) = (door, out)
+            && let (Some(c), Some(h)) = (self.decision_handles.get(d * OUTCOMES.len() + o), self.duration_handles.get(d))
+        {
+            c.inc();
+            h.observe(elapsed.as_secs_f64());
+            return;
+        }
         self.decisions.with_label_values(&[front_door, outcome]).inc();
         self.decision_duration
             .with_label_values(&[front_door])

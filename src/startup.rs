@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -80,9 +82,21 @@ impl Application {
             .add_service(crate::protocol::envoy_grpc::service(self.state.clone()))
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), stopped(stop_rx.clone()));
+            .serve_with_incoming_shutdown(
+                // Small answers must leave at once: no Nagle delay on Check responses.
+                TcpListenerStream::new(self.grpc_listener).map(|s| {
+                    if let Ok(stream) = &s {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    s
+                }),
+                stopped(stop_rx.clone()),
+            );
         let grpc = tokio::spawn(grpc);
-        let http = axum::serve(self.listener, router(self.state.clone())).with_graceful_shutdown(stopped(stop_rx));
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let http = axum::serve(listener, router(self.state.clone())).with_graceful_shutdown(stopped(stop_rx));
         let http = tokio::spawn(async move { http.await });
         shutdown.await;
         let _ = stop_tx.send(true);

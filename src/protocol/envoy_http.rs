@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, Method, Uri};
 
 use crate::decision::{Decision, FrontDoor};
 use crate::protocol::proxy::{self, HttpFlavour};
@@ -11,8 +10,9 @@ use crate::state::AppState;
 
 pub const PREFIX: &str = "/ext-authz";
 
-pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let full = uri.path_and_query().map_or("/", |p| p.as_str());
+pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (method, headers) = (request.method(), request.headers());
+    let full = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let path = full.strip_prefix(PREFIX).unwrap_or(full);
     let path = if path.is_empty() || path.starts_with('?') {
         format!("/{path}")
@@ -20,10 +20,10 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         path.to_owned()
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(method.as_str(), &headers) {
+    let decision = if proxy::is_preflight(method.as_str(), headers) {
         Decision::Anonymous
     } else {
-        let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, method.as_str().to_owned(), path, &headers);
+        let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, method.as_str().to_owned(), path, headers);
         state.authorizer.decide(&request).await
     };
     proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)

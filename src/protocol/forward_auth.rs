@@ -38,13 +38,14 @@ fn path_of_url(u: &str) -> String {
     }
 }
 
-pub async fn handle(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    let (orig_method, uri) = original(&method, &headers);
+pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let headers = request.headers();
+    let (orig_method, uri) = original(request.method(), headers);
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(&orig_method, &headers) {
+    let decision = if proxy::is_preflight(&orig_method, headers) {
         Decision::Anonymous
     } else {
-        let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, &headers);
+        let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, headers);
         state.authorizer.decide(&request).await
     };
     proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)

@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
 
 use crate::claims::invalid_claim_body;
 use crate::config::{HttpApiResponse, LambdaSettings};
@@ -329,22 +328,39 @@ struct PolicyDocument<'a> {
 struct PolicyResponse<'a> {
     principal_id: &'a str,
     policy_document: PolicyDocument<'a>,
-    context: Map<String, Value>,
+    context: Context<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SimpleResponse {
+struct SimpleResponse<'a> {
     is_authorized: bool,
-    context: Map<String, Value>,
+    context: Context<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AppSyncResponse {
+struct AppSyncResponse<'a> {
     is_authorized: bool,
-    resolver_context: Map<String, Value>,
+    resolver_context: Context<'a>,
     ttl_override: u64,
+}
+
+/// The authorizer context, written straight from the decision (no intermediate JSON tree).
+/// Values are strings only, as API Gateway requires.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Context<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    set_cookie: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_handle: Option<&'a str>,
 }
 
 /// The HTTP answer of `/authorize`: status and JSON body.
@@ -354,18 +370,29 @@ pub struct Rendered {
 }
 
 pub const UNAUTHORIZED_BODY: &str = r#"{"message":"Unauthorized"}"#;
+const INTERNAL_BODY: &str = r#"{"message":"Internal server error"}"#;
 
 /// Maps a decision onto the contract of the event it answers.
 pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Rendered {
-    let (allow, principal, context) = match decision {
-        Decision::Allow { session, effects } => (true, session.user_id.as_str(), allow_context(session, &effects.set_cookies)),
-        Decision::Anonymous => (true, "", anonymous_context()),
-        Decision::InvalidClaims { errors } => {
-            let mut c = Map::new();
-            c.insert("body".into(), Value::String(invalid_claim_body(errors)));
-            c.insert("setCookie".into(), Value::String(String::new()));
-            (false, "", c)
-        }
+    let (allow, principal, mut context) = match decision {
+        Decision::Allow { session, effects } => (true, &*session.user_id, allow_context(session, &effects.set_cookies)),
+        Decision::Anonymous => (
+            true,
+            "",
+            Context {
+                set_cookie: Some(String::new()),
+                ..Default::default()
+            },
+        ),
+        Decision::InvalidClaims { errors } => (
+            false,
+            "",
+            Context {
+                body: Some(invalid_claim_body(errors)),
+                set_cookie: Some(String::new()),
+                ..Default::default()
+            },
+        ),
         Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => {
             return Rendered {
                 status: 401,
@@ -375,7 +402,7 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
         Decision::Error { .. } => {
             return Rendered {
                 status: 500,
-                body: r#"{"message":"Internal server error"}"#.into(),
+                body: INTERNAL_BODY.into(),
             };
         }
     };
@@ -401,11 +428,10 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
                 Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
                 _ => 0,
             };
-            let mut resolver_context = context;
-            resolver_context.remove("setCookie");
+            context.set_cookie = None;
             serde_json::to_string(&AppSyncResponse {
                 is_authorized: allow,
-                resolver_context,
+                resolver_context: context,
                 ttl_override: ttl,
             })
         }
@@ -414,26 +440,19 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
         Ok(body) => Rendered { status: 200, body },
         Err(_) => Rendered {
             status: 500,
-            body: r#"{"message":"Internal server error"}"#.into(),
+            body: INTERNAL_BODY.into(),
         },
     }
 }
 
-fn allow_context(session: &SessionInfo, set_cookies: &[String]) -> Map<String, Value> {
-    let mut c = Map::new();
-    c.insert("setCookie".into(), Value::String(set_cookies.join(", ")));
-    c.insert("userId".into(), Value::String(session.user_id.clone()));
-    if let Some(t) = &session.tenant_id {
-        c.insert("tenantId".into(), Value::String(t.clone()));
+fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String]) -> Context<'a> {
+    Context {
+        body: None,
+        set_cookie: Some(set_cookies.join(", ")),
+        user_id: Some(&session.user_id),
+        tenant_id: session.tenant_id.as_deref(),
+        session_handle: Some(&session.session_handle),
     }
-    c.insert("sessionHandle".into(), Value::String(session.session_handle.clone()));
-    c
-}
-
-fn anonymous_context() -> Map<String, Value> {
-    let mut c = Map::new();
-    c.insert("setCookie".into(), Value::String(String::new()));
-    c
 }
 
 #[cfg(test)]

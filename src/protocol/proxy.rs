@@ -1,6 +1,8 @@
 //! What every proxy front door (Envoy HTTP and gRPC, forward-auth) shares: the identity headers
 //! sent upstream, the status and JSON body of a denial, and CORS on denials to the website.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
 use serde_json::Value;
 
@@ -49,7 +51,7 @@ impl IdentityHeaders {
     }
 
     /// The identity headers of a session: (name, value) for each one that has a value.
-    pub fn values(&self, session: &SessionInfo) -> Vec<(&str, String)> {
+    pub fn values(&self, session: &SessionInfo) -> Vec<(&str, Arc<str>)> {
         let mut out = vec![(self.user_id.as_str(), session.user_id.clone())];
         if let (Some(name), Some(t)) = (&self.tenant_id, &session.tenant_id) {
             out.push((name, t.clone()));
@@ -61,7 +63,7 @@ impl IdentityHeaders {
             let claims = session.claims();
             for (claim, header) in &self.claims {
                 if let Some(v) = claim_header_value(claims.get(claim)) {
-                    out.push((header, v));
+                    out.push((header, v.into()));
                 }
             }
         }
@@ -69,7 +71,7 @@ impl IdentityHeaders {
     }
 
     /// Identity header names a session leaves unset (to be removed upstream).
-    pub fn unset<'a>(&'a self, set: &[(&str, String)]) -> Vec<&'a str> {
+    pub fn unset<'a>(&'a self, set: &[(&str, Arc<str>)]) -> Vec<&'a str> {
         self.all_names().into_iter().filter(|n| !set.iter().any(|(s, _)| s == n)).collect()
     }
 }
@@ -169,7 +171,8 @@ pub enum HttpFlavour {
     ForwardAuth,
 }
 
-/// The HTTP answer for a proxy: 200 (allow) or 401/403 with the SDK's JSON body.
+/// The HTTP answer for a proxy: 200 (allow) or 401/403 with the SDK's JSON body. Written straight
+/// into the response's header map.
 pub fn render_http(
     decision: &Decision,
     identity: &IdentityHeaders,
@@ -177,10 +180,22 @@ pub fn render_http(
     flavour: HttpFlavour,
 ) -> http::Response<axum::body::Body> {
     use axum::body::Body;
+    use http::header::{CONTENT_TYPE, SET_COOKIE};
     use http::{HeaderName, HeaderValue, Response, StatusCode};
 
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let (status, body) = match denial(decision) {
+    fn put(map: &mut HeaderMap, name: &str, value: &str) {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            map.append(n, v);
+        }
+    }
+    let mut response = Response::new(Body::empty());
+    let map = response.headers_mut();
+    let effects = match decision {
+        Decision::Allow { effects, .. } | Decision::Unauthorised { effects, .. } => Some(effects),
+        _ => None,
+    };
+    let mut expose: Option<String> = None;
+    match denial(decision) {
         None => {
             let set = match decision {
                 Decision::Allow { session, .. } => identity.values(session),
@@ -189,44 +204,49 @@ pub fn render_http(
             if flavour == HttpFlavour::Envoy {
                 let unset = identity.unset(&set);
                 if !unset.is_empty() {
-                    headers.push(("x-envoy-auth-headers-to-remove".into(), unset.join(", ")));
+                    put(map, "x-envoy-auth-headers-to-remove", &unset.join(", "));
                 }
             }
-            headers.extend(set.into_iter().map(|(k, v)| (k.to_owned(), v)));
-            (StatusCode::OK, String::new())
+            for (k, v) in &set {
+                put(map, k, v);
+            }
         }
         Some((code, body)) => {
-            headers.push(("content-type".into(), "application/json".into()));
-            headers.push((BODY_HEADER.into(), body.clone()));
-            headers.extend(cors_on_denial(origin, identity).into_iter().map(|(k, v)| (k.to_owned(), v)));
-            (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
-        }
-    };
-    let effects = match decision {
-        Decision::Allow { effects, .. } | Decision::Unauthorised { effects, .. } => Some(effects),
-        _ => None,
-    };
-    if let Some(fx) = effects {
-        headers.extend(fx.set_cookies.iter().map(|c| ("set-cookie".to_owned(), c.clone())));
-        for (k, v) in &fx.headers {
-            // One expose list: merge with the CORS one when both are present.
-            if *k == "access-control-expose-headers"
-                && let Some((_, existing)) = headers.iter_mut().find(|(n, _)| n == k)
-            {
-                existing.push_str(", ");
-                existing.push_str(v);
-                continue;
+            *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let map = response.headers_mut();
+            map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            put(map, BODY_HEADER, &body);
+            for (k, v) in cors_on_denial(origin, identity) {
+                if k == "access-control-expose-headers" {
+                    expose = Some(v);
+                } else {
+                    put(map, k, &v);
+                }
             }
-            headers.push(((*k).to_owned(), v.clone()));
+            *response.body_mut() = Body::from(body);
         }
     }
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
     let map = response.headers_mut();
-    for (k, v) in headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
-            map.append(name, value);
+    if let Some(fx) = effects {
+        for c in &fx.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                map.append(SET_COOKIE, v);
+            }
         }
+        for (k, v) in &fx.headers {
+            // One expose list: merged with the CORS one when both are present.
+            if *k == "access-control-expose-headers" {
+                expose = Some(match expose.take() {
+                    Some(e) => format!("{e}, {v}"),
+                    None => v.clone(),
+                });
+            } else {
+                put(map, k, v);
+            }
+        }
+    }
+    if let Some(e) = expose {
+        put(map, "access-control-expose-headers", &e);
     }
     response
 }

@@ -29,10 +29,10 @@ const DROPPED_FROM_CLAIMS: [&str; 3] = ["refreshTokenHash1", "parentRefreshToken
 pub struct SessionToken {
     pub version: u64,
     pub dynamic_key: bool,
-    pub user_id: Box<str>,
-    pub recipe_user_id: Option<Box<str>>,
-    pub session_handle: Box<str>,
-    pub tenant_id: Option<Box<str>>,
+    pub user_id: Arc<str>,
+    pub recipe_user_id: Option<Arc<str>>,
+    pub session_handle: Arc<str>,
+    pub tenant_id: Option<Arc<str>>,
     pub anti_csrf_token: Option<Box<str>>,
     pub has_parent_refresh_token: bool,
     /// `exp`, `nbf`, `iat` (seconds) for v3+; `None` when absent.
@@ -53,7 +53,7 @@ impl SessionToken {
         for k in DROPPED_FROM_CLAIMS {
             claims.shift_remove(k);
         }
-        let user_id: Box<str> = t.user_id().into();
+        let user_id: Arc<str> = t.user_id().into();
         let recipe = t.recipe_user_id();
         Self {
             version: t.version,
@@ -73,8 +73,8 @@ impl SessionToken {
         }
     }
 
-    pub fn recipe_user_id(&self) -> &str {
-        self.recipe_user_id.as_deref().unwrap_or(&self.user_id)
+    pub fn recipe_user_id(&self) -> Arc<str> {
+        self.recipe_user_id.clone().unwrap_or_else(|| self.user_id.clone())
     }
 
     /// The claims payload, parsed on first use (most requests never need it).
@@ -247,6 +247,11 @@ impl TokenCache {
                 Err(e)
             }
         }
+    }
+
+    /// Remembers a token that can never pass (an expired one stays expired).
+    pub async fn reject(&self, key: TokenKey, e: VerifyError) {
+        self.rejected.insert(key, e).await;
     }
 
     /// Drops a token the core has revoked.
