@@ -200,12 +200,7 @@ async fn cache_counters_are_exported() {
     for _ in 0..3 {
         decide(&r, "GET", "/items", &[("cookie", format!("sAccessToken={t}"))]).await;
     }
-    let text = reqwest::get(format!("http://{}/metrics", r.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = support::metrics_text(r.addr).await;
     assert!(
         text.contains(r#"session_authorizer_session_cache_events_total{event="hit"} 2"#),
         "{text}"

@@ -10,7 +10,6 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_client::Authorizati
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde_json::{Value, json};
-use session_authorizer::dev::MintOptions;
 use support::{Service, StubCore, rest_event, settings};
 
 const CONFIG: &str = r#"
@@ -175,17 +174,7 @@ async fn doors() -> (StubCore, Doors) {
 }
 
 fn token(core: &StubCore, roles: &[&str], ttl: i64, handle: &str, parent: bool) -> String {
-    let mut claims = serde_json::Map::new();
-    claims.insert("st-role".into(), json!({"v": roles, "t": 0}));
-    core.issuer
-        .mint(&MintOptions {
-            claims,
-            ttl_secs: ttl,
-            session_handle: handle.into(),
-            parent_refresh_token_hash1: parent.then(|| "parent".to_owned()),
-            ..Default::default()
-        })
-        .expect("mint")
+    support::role_token(core, roles, ttl, handle, parent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

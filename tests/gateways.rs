@@ -245,18 +245,7 @@ impl Gateway {
     }
 
     fn token(&self, roles: &[&str], ttl: i64, handle: &str, parent: bool) -> String {
-        let mut claims = serde_json::Map::new();
-        claims.insert("st-role".into(), json!({"v": roles, "t": 0}));
-        self.core
-            .issuer
-            .mint(&MintOptions {
-                claims,
-                ttl_secs: ttl,
-                session_handle: handle.into(),
-                parent_refresh_token_hash1: parent.then(|| "parent".into()),
-                ..Default::default()
-            })
-            .expect("mint")
+        support::role_token(&self.core, roles, ttl, handle, parent)
     }
 
     async fn get(&self, method: &str, path: &str, headers: &[(&str, String)]) -> (u16, reqwest::header::HeaderMap, String) {

@@ -8,7 +8,6 @@ use aws_lambda_events::event::apigw::{
 };
 use aws_lambda_events::event::appsync::AppSyncLambdaAuthorizerResponse;
 use serde_json::{Value, json};
-use session_authorizer::dev::MintOptions;
 use support::{Service, StubCore, rest_event, settings};
 
 const ROUTES: &str = r#"
@@ -25,15 +24,7 @@ async fn setup(extra: &str) -> (StubCore, Service) {
 }
 
 fn roles(core: &StubCore, roles: &[&str], ttl: i64) -> String {
-    let mut claims = serde_json::Map::new();
-    claims.insert("st-role".into(), json!({"v": roles, "t": 0}));
-    core.issuer
-        .mint(&MintOptions {
-            claims,
-            ttl_secs: ttl,
-            ..Default::default()
-        })
-        .expect("mint")
+    support::role_token(core, roles, ttl, "session-1", false)
 }
 
 #[tokio::test]
@@ -302,14 +293,7 @@ async fn health_readiness_and_metrics() {
     let token = roles(&core, &["user"], 3600);
     svc.authorize(&rest_event("GET", "/items", &[("cookie", format!("sAccessToken={token}"))]))
         .await;
-    let text = client
-        .get(svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = support::metrics_text(svc.addr).await;
     assert!(
         text.contains(r#"session_authorizer_decisions_total{front_door="lambda_request",outcome="allow"} 1"#),
         "{text}"

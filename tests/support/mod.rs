@@ -178,3 +178,29 @@ pub fn rest_event(method: &str, path: &str, headers: &[(&str, String)]) -> Value
         "requestContext": {"accountId": "123456789012", "apiId": "abcdef123", "stage": "prod", "httpMethod": method, "path": format!("/prod{path}")}
     })
 }
+
+/// A v5 session token from the stub core with `st-role` set to `roles`, living `ttl` seconds;
+/// `parent` makes it the first use after a refresh (the core then mints a new token).
+pub fn role_token(core: &StubCore, roles: &[&str], ttl: i64, handle: &str, parent: bool) -> String {
+    let mut claims = serde_json::Map::new();
+    claims.insert("st-role".into(), json!({"v": roles, "t": 0}));
+    core.issuer
+        .mint(&session_authorizer::dev::MintOptions {
+            claims,
+            ttl_secs: ttl,
+            session_handle: handle.into(),
+            parent_refresh_token_hash1: parent.then(|| "parent".to_owned()),
+            ..Default::default()
+        })
+        .expect("mint")
+}
+
+/// The Prometheus text of a service.
+pub async fn metrics_text(addr: SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
