@@ -59,15 +59,20 @@ fn event(token: Option<&str>) -> Value {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut out, mut unique, mut port) = (PathBuf::from("target/bench-fixture"), 0usize, 0u16);
+    let (mut out, mut unique, mut port) = (None, 0usize, 0u16);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
+            "--out" => out = args.next().map(PathBuf::from),
             "--unique" => unique = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--port" => port = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             _ => {} // cargo passes --bench
         }
     }
+    // `cargo test --all-targets` runs bench targets without arguments: nothing to serve then.
+    let Some(out) = out else {
+        eprintln!("usage: cargo bench --bench fixture -- --out DIR [--unique N] [--port P]");
+        return;
+    };
     std::fs::create_dir_all(&out).expect("out dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
