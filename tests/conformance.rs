@@ -636,14 +636,20 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             .validators(vec![json!({"claim": "st-role", "includes": "admin"})]),
         case("role excludes: fail", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-role", "excludes": "user"})]),
+        case("role excludes: pass", d, "GET", vec![("cookie", cookie(&roles))])
+            .validators(vec![json!({"claim": "st-role", "excludes": "admin"})]),
         case("role includesAll: fail", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-role", "includes_all": ["user", "admin"]})]),
+        case("role includesAll: pass", d, "GET", vec![("cookie", cookie(&roles))])
+            .validators(vec![json!({"claim": "st-role", "includes_all": ["user", "editor"]})]),
         case("role includesAny: pass", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-role", "includes_any": ["admin", "editor"]})]),
         case("role includesAny: fail", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-role", "includes_any": ["admin", "ops"]})]),
         case("role excludesAll: fail", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-role", "excludes_all": ["ops", "editor"]})]),
+        case("role excludesAll: pass", d, "GET", vec![("cookie", cookie(&roles))])
+            .validators(vec![json!({"claim": "st-role", "excludes_all": ["ops", "admin"]})]),
         case("permission includes: pass", d, "GET", vec![("cookie", cookie(&roles))])
             .validators(vec![json!({"claim": "st-perm", "includes": "read"})]),
         case("permission includes: fail", d, "GET", vec![("cookie", cookie(&roles))])
