@@ -63,6 +63,16 @@ pub struct AuthRequest<'a> {
     pub has_rid: bool,
 }
 
+impl<'a> AuthRequest<'a> {
+    /// Several `Cookie` values as one header, joined with `; ` (borrowed when there is one).
+    pub fn join_cookies(mut values: Vec<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+        match values.len() {
+            0 | 1 => values.pop(),
+            _ => Some(Cow::Owned(values.join("; "))),
+        }
+    }
+}
+
 /// The verified session behind an allow.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -87,18 +97,6 @@ impl SessionInfo {
         match &self.claims {
             Claims::Token(t) => t.claims(),
             Claims::Payload(p) => p.clone(),
-        }
-    }
-
-    /// A session with the given claims (tests and adapters' fixtures).
-    pub fn with_claims(user_id: &str, tenant_id: Option<&str>, session_handle: &str, claims: Map<String, Value>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            recipe_user_id: user_id.into(),
-            tenant_id: tenant_id.map(Into::into),
-            session_handle: session_handle.into(),
-            expiry_ms: 0,
-            claims: Claims::Payload(Arc::new(claims)),
         }
     }
 }

@@ -301,7 +301,7 @@ impl Issuer {
             .filter(|(k, _)| !protected.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut session = json!({
+        let session = json!({
             "handle": handle,
             "userId": token.user_id(),
             "recipeUserId": token.recipe_user_id(),
@@ -325,9 +325,6 @@ impl Issuer {
         };
         match self.sign_raw(&Value::Object(token.header.clone()), &Value::Object(payload), signing) {
             Ok(new_token) => {
-                if let Some(s) = session.as_object_mut() {
-                    s.insert("userDataInJWT".into(), json!(custom));
-                }
                 json!({"status": "OK", "session": session, "accessToken": {"token": new_token, "expiry": exp * 1000, "createdTime": now_ms}})
             }
             Err(_) => json!({"status": "TRY_REFRESH_TOKEN", "message": "signing failed"}),

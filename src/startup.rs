@@ -128,8 +128,7 @@ async fn keep_jwks_warm(state: AppState) {
             Some(age) => Duration::from_millis(age) + max_age / 10 >= max_age,
         };
         if due {
-            let generation_seen = u64::MAX;
-            match jwks.reload_now(generation_seen).await {
+            match jwks.reload_now().await {
                 Ok(()) => retry = Duration::from_millis(200),
                 Err(e) => {
                     tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64, "JWKS not loaded");

@@ -97,11 +97,6 @@ impl AppState {
         })
     }
 
-    /// Ready once signing keys are held and not past the stale allowance.
-    pub fn ready(&self) -> bool {
-        self.authorizer.jwks.status().usable
-    }
-
     pub async fn update_gauges(&self) {
         let status = self.authorizer.jwks.status();
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));

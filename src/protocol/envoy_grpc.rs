@@ -72,12 +72,7 @@ impl GrpcHeaders {
     }
 
     fn cookie(&self) -> Option<Cow<'_, str>> {
-        let values = self.map.get("cookie")?;
-        match values.as_slice() {
-            [] => None,
-            [one] => Some(Cow::Borrowed(one.as_str())),
-            many => Some(Cow::Owned(many.join("; "))),
-        }
+        AuthRequest::join_cookies(self.map.get("cookie")?.iter().map(|v| Cow::Borrowed(v.as_str())).collect())
     }
 }
 
@@ -174,8 +169,7 @@ impl Authorization for CheckService {
         let req = request.into_inner();
         let (headers, method, path) = GrpcHeaders::from_request(&req);
         let origin = headers.first("origin");
-        let preflight = method.eq_ignore_ascii_case("OPTIONS") && headers.first("access-control-request-method").is_some();
-        let decision = if preflight {
+        let decision = if proxy::is_preflight(&method, headers.first("access-control-request-method").is_some()) {
             Decision::Anonymous
         } else {
             let auth = AuthRequest {

@@ -20,7 +20,7 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
         path.to_owned()
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(method.as_str(), headers) {
+    let decision = if proxy::is_preflight(method.as_str(), headers.contains_key("access-control-request-method")) {
         Decision::Anonymous
     } else {
         let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, method.as_str().to_owned(), path, headers);

@@ -42,7 +42,7 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
     let headers = request.headers();
     let (orig_method, uri) = original(request.method(), headers);
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(&orig_method, headers) {
+    let decision = if proxy::is_preflight(&orig_method, headers.contains_key("access-control-request-method")) {
         Decision::Anonymous
     } else {
         let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, headers);

@@ -26,63 +26,50 @@ pub enum EventError {
     Missing { kind: &'static str, field: &'static str },
 }
 
-/// Header map as sent by API Gateway: names in any case, values possibly `null`.
-#[derive(Debug, Default)]
-struct Headers<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+/// A string borrowed from the request body when it has no escapes (serde's own `Cow` impl
+/// always copies; `#[serde(borrow)]` on a newtype does not).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
+/// A header object as API Gateway sends it: names in any case, `null` values dropped.
+/// `V` is one value (`headers`) or a list of values (`multiValueHeaders`).
+#[derive(Debug)]
+struct HeaderObject<'a, V>(Vec<(Text<'a>, V)>);
+
+impl<V> Default for HeaderObject<'_, V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<'a, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Headers<'a>;
+        struct Visit<'a, V>(std::marker::PhantomData<(&'a (), V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for Visit<'a, V> {
+            type Value = HeaderObject<'a, V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of header names to string values")
+                f.write_str("an object of header names to string values (or lists of them)")
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Headers::default())
+                Ok(HeaderObject::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8).min(64));
-                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Cow<'a, str>>>()? {
+                while let Some((k, v)) = m.next_entry::<Text<'a>, Option<V>>()? {
                     if let Some(v) = v {
                         out.push((k, v));
                     }
                 }
-                Ok(Headers(out))
+                Ok(HeaderObject(out))
             }
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        d.deserialize_any(Visit(std::marker::PhantomData))
     }
 }
 
-/// `multiValueHeaders`: names to lists of values.
-#[derive(Debug, Default)]
-struct MultiHeaders<'a>(Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for MultiHeaders<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = MultiHeaders<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of header names to lists of string values")
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(MultiHeaders::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>()? {
-                    if let Some(v) = v {
-                        out.push((k, v));
-                    }
-                }
-                Ok(MultiHeaders(out))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
+type Headers<'a> = HeaderObject<'a, Text<'a>>;
+type MultiHeaders<'a> = HeaderObject<'a, Vec<Text<'a>>>;
 
 #[derive(Debug, Default, Deserialize)]
 struct HttpContext<'a> {
@@ -126,7 +113,7 @@ struct RawEvent<'a> {
     #[serde(borrow, default)]
     multi_value_headers: MultiHeaders<'a>,
     #[serde(borrow, default)]
-    cookies: Option<Vec<Cow<'a, str>>>,
+    cookies: Option<Vec<Text<'a>>>,
     #[serde(borrow, default)]
     request_context: Option<RequestContext<'a>>,
 }
@@ -152,30 +139,26 @@ pub struct Decoded<'a> {
 impl<'a> RawEvent<'a> {
     /// Case-insensitive header lookup: `headers` first, then `multiValueHeaders`.
     fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            return Some(v.clone());
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case(name)) {
+            return Some(v.0.clone());
         }
-        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
-        vs.first().cloned()
+        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case(name))?;
+        vs.first().map(|v| v.0.clone())
     }
 
     /// Every cookie the event carries, joined: the `cookie` header (or its multi-value form),
     /// then HTTP API v2's `cookies` array. The first occurrence of a name wins downstream.
     fn cookie_header(&self) -> Option<Cow<'a, str>> {
         let mut parts: Vec<Cow<'a, str>> = Vec::new();
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
-            parts.push(v.clone());
-        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
-            parts.extend(vs.iter().cloned());
+        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case("cookie")) {
+            parts.push(v.0.clone());
+        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case("cookie")) {
+            parts.extend(vs.iter().map(|v| v.0.clone()));
         }
         if let Some(cs) = &self.cookies {
-            parts.extend(cs.iter().cloned());
+            parts.extend(cs.iter().map(|c| c.0.clone()));
         }
-        match parts.len() {
-            0 => None,
-            1 => parts.pop(),
-            _ => Some(Cow::Owned(parts.iter().map(|c| c.as_ref()).collect::<Vec<_>>().join("; "))),
-        }
+        AuthRequest::join_cookies(parts)
     }
 }
 

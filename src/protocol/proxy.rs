@@ -123,19 +123,21 @@ pub fn cors_on_denial(origin: Option<&str>, identity: &IdentityHeaders) -> Vec<(
 }
 
 /// A CORS preflight: never blocked for lack of a session.
-pub fn is_preflight(method: &str, headers: &HeaderMap) -> bool {
-    method.eq_ignore_ascii_case("OPTIONS") && headers.contains_key("access-control-request-method")
+pub fn is_preflight(method: &str, has_request_method_header: bool) -> bool {
+    method.eq_ignore_ascii_case("OPTIONS") && has_request_method_header
 }
 
 /// An `AuthRequest` from HTTP headers (forward-auth, ext_authz HTTP); all `Cookie` headers joined.
 pub fn request_from_headers<'a>(front_door: FrontDoor, method: String, path: String, headers: &'a HeaderMap) -> AuthRequest<'a> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed);
-    let cookies: Vec<&str> = headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()).collect();
-    let cookie = match cookies.as_slice() {
-        [] => None,
-        [one] => Some(std::borrow::Cow::Borrowed(*one)),
-        many => Some(std::borrow::Cow::Owned(many.join("; "))),
-    };
+    let cookie = AuthRequest::join_cookies(
+        headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(std::borrow::Cow::Borrowed)
+            .collect(),
+    );
     AuthRequest {
         front_door,
         method: method.into(),

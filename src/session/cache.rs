@@ -178,10 +178,6 @@ impl TokenCache {
         }
     }
 
-    pub fn entries(&self) -> u64 {
-        self.verified.as_ref().map_or(0, |c| c.entry_count())
-    }
-
     /// The exact entry count, after pending maintenance (tests and the RSS benchmark).
     pub async fn entries_now(&self) -> u64 {
         match &self.verified {

@@ -169,8 +169,7 @@ impl JwksCache {
     pub async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, JwksError> {
         let set = self.keys.load_full();
         let now = self.clock.now_ms();
-        let fresh = set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms);
-        if fresh {
+        if self.is_fresh(&set, now) {
             if let Some(k) = set.by_kid.get(kid) {
                 return Ok(k.clone());
             }
@@ -192,7 +191,7 @@ impl JwksCache {
     pub async fn all_keys(&self) -> Result<Vec<Arc<DecodingKey>>, JwksError> {
         let set = self.keys.load_full();
         let now = self.clock.now_ms();
-        if set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms) {
+        if self.is_fresh(&set, now) {
             return Ok(set.all.clone());
         }
         match self.reload(set.generation).await {
@@ -210,11 +209,11 @@ impl JwksCache {
     }
 
     /// Fetches now unless another fetch did since `seen_generation` (then its result is used).
-    pub async fn reload(&self, seen_generation: u64) -> Result<Arc<KeySetView>, JwksError> {
+    async fn reload(&self, seen_generation: u64) -> Result<Arc<KeySet>, JwksError> {
         let _guard = self.refresh.lock().await;
         let current = self.keys.load_full();
         if current.generation != seen_generation {
-            return Ok(Arc::new(KeySetView::from(&*current)));
+            return Ok(current);
         }
         let now = self.clock.now_ms();
         self.last_attempt_ms.store(now.max(1), Ordering::SeqCst);
@@ -232,16 +231,19 @@ impl JwksCache {
             fetched_at_ms: self.clock.now_ms(),
             generation: current.generation + 1,
         };
-        let view = Arc::new(KeySetView::from(&set));
-        self.keys.store(Arc::new(set));
-        Ok(view)
+        let set = Arc::new(set);
+        self.keys.store(set.clone());
+        Ok(set)
     }
 
-    /// Fetches now, whatever the state (the background refresher); `seen` is ignored when it
-    /// does not match, so the caller always gets a fresh attempt.
-    pub async fn reload_now(&self, _seen: u64) -> Result<(), JwksError> {
+    /// Fetches now (the background refresher), unless a fetch running meanwhile already did.
+    pub async fn reload_now(&self) -> Result<(), JwksError> {
         let generation = self.keys.load().generation;
         self.reload(generation).await.map(|_| ())
+    }
+
+    fn is_fresh(&self, set: &KeySet, now: u64) -> bool {
+        set.generation > 0 && now < set.fetched_at_ms.saturating_add(self.policy.max_age_ms)
     }
 
     fn cooling_down(&self, now: u64) -> bool {
@@ -264,21 +266,6 @@ impl JwksCache {
             set.by_kid.get(kid).cloned()
         } else {
             None
-        }
-    }
-}
-
-/// What a reload hands back to the caller that triggered or waited for it.
-pub struct KeySetView {
-    pub by_kid: HashMap<String, Arc<DecodingKey>>,
-    pub all: Vec<Arc<DecodingKey>>,
-}
-
-impl From<&KeySet> for KeySetView {
-    fn from(s: &KeySet) -> Self {
-        Self {
-            by_kid: s.by_kid.clone(),
-            all: s.all.clone(),
         }
     }
 }
