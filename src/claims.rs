@@ -7,8 +7,22 @@ use serde_json::{Map, Value};
 
 pub const EMAIL_VERIFICATION_CLAIM: &str = "st-ev";
 pub const MFA_CLAIM: &str = "st-mfa";
+pub const ROLE_CLAIM: &str = "st-role";
+pub const PERMISSION_CLAIM: &str = "st-perm";
 /// The SDK's `isVerified` refetches a `false` value once it is older than this.
 pub const EV_REFETCH_ON_FALSE_SECS: u64 = 10;
+
+/// The validators the SDK's recipes register for every route, in recipe-init order.
+pub fn global_validators(st: &crate::config::SuperTokensSettings) -> Vec<Validator> {
+    let mut v = Vec::new();
+    if st.email_verification == crate::config::EmailVerificationMode::Required {
+        v.push(Validator::email_verified());
+    }
+    if st.mfa {
+        v.push(Validator::mfa_completed());
+    }
+    v
+}
 
 /// A validator as written in `config.toml`: a claim name and exactly one check.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -119,11 +133,12 @@ impl Validator {
 
     /// The SDK's `shouldRefetch`: true when the SDK would ask the core for a fresh value first.
     pub fn should_refetch(&self, payload: &Map<String, Value>, now_ms: u64) -> bool {
-        let Some(entry) = payload.get(&self.claim) else {
+        if !payload.contains_key(&self.claim) {
             return true;
-        };
+        }
         if self.check == Check::MfaCompleted {
-            return entry.is_null();
+            // `payload[key] === undefined` only: a present `null` is not refetched.
+            return false;
         }
         let value = claim_value(payload, &self.claim);
         if value.is_none() {
@@ -255,6 +270,11 @@ pub enum Reason {
         actual: Value,
     },
     MfaNotSatisfied,
+    /// Not an SDK validator: a route's tenant allow-list refused the session's tenant.
+    TenantNotAllowed {
+        tenant: String,
+        allowed: Vec<String>,
+    },
 }
 
 impl Serialize for Reason {
@@ -281,6 +301,11 @@ impl Serialize for Reason {
             }
             Reason::MfaNotSatisfied => {
                 m.serialize_entry("message", "MFA requirement for auth is not satisfied")?;
+            }
+            Reason::TenantNotAllowed { tenant, allowed } => {
+                m.serialize_entry("message", "tenant not allowed on this route")?;
+                m.serialize_entry("expectedToIncludeAtLeastOneOf", allowed)?;
+                m.serialize_entry("actualValue", tenant)?;
             }
         }
         m.end()

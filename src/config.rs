@@ -142,12 +142,16 @@ pub struct SuperTokensSettings {
     /// Overrides the derived `Secure` flag (default: api_domain is https).
     pub cookie_secure: Option<bool>,
     pub check_database: bool,
+    /// How long the core's answer to a `check_database` verify is reused for the same token:
+    /// a revoked session is refused at most this long after revocation. 0 asks on every request,
+    /// as the SDK does.
+    pub check_database_cache_ms: u64,
     pub use_dynamic_access_token_signing_key: bool,
     pub email_verification: EmailVerificationMode,
     pub mfa: bool,
     /// Leeway on `exp`/`nbf`; the SDK has none.
     pub clock_skew_secs: u64,
-    /// Timeout of one call to the core (JWKS, verify).
+    /// Timeout of one call to the core (JWKS, verify, regenerate, claim lookups), per host.
     pub core_timeout_ms: u64,
 }
 
@@ -167,6 +171,7 @@ impl Default for SuperTokensSettings {
             cookie_same_site: None,
             cookie_secure: None,
             check_database: false,
+            check_database_cache_ms: 0,
             use_dynamic_access_token_signing_key: true,
             email_verification: EmailVerificationMode::Off,
             mfa: false,
@@ -267,6 +272,18 @@ pub struct RouteSettings {
     pub check_database: Option<bool>,
     #[serde(default)]
     pub claims: Vec<ValidatorSpec>,
+    /// Whether the global validators (`email_verification`, `mfa`) apply here; a route validator
+    /// on the same claim replaces the global one either way (the SDK's
+    /// `overrideGlobalClaimValidators`).
+    #[serde(default = "yes")]
+    pub global_claims: bool,
+    /// Tenants (`tId`, `public` when absent) whose sessions may use the route; empty allows all.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn any_method() -> Vec<String> {
@@ -349,7 +366,8 @@ impl Settings {
             return Err(ConfigError::invalid("server.log_format", "must be json or text"));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            crate::policy::Route::compile(route).map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
+            crate::policy::Route::compile(route, &crate::claims::global_validators(st))
+                .map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
         }
         Ok(())
     }

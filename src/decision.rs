@@ -8,13 +8,14 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::claims::{ClaimError, Validator};
+use crate::claims::{ClaimError, Reason};
 use crate::clock::SharedClock;
-use crate::config::{EmailVerificationMode, SessionRequirement, Settings};
+use crate::config::{SessionRequirement, Settings};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Route};
+use crate::refetch::{self, RefetchError, Subject};
 use crate::session::cache::{SessionToken, TokenCache, TokenKey, token_key};
-use crate::session::core::{CoreClient, VerifyOutcome, VerifyRequest};
+use crate::session::core::{CoreAccessToken, CoreClient, CoreSession, RegenerateOutcome, VerifyOutcome, VerifyRequest};
 use crate::session::credentials::{self, CredentialError};
 use crate::session::csrf::{self, AntiCsrfMode, CsrfFailure};
 use crate::session::jwks::JwksCache;
@@ -142,6 +143,9 @@ impl Decision {
     fn reason(&self) -> &str {
         match self {
             Decision::TryRefresh { reason } | Decision::Unauthorised { reason, .. } | Decision::Error { reason } => reason,
+            Decision::InvalidClaims { errors } if errors.iter().any(|e| matches!(e.reason, Some(Reason::TenantNotAllowed { .. }))) => {
+                "tenant not allowed on this route"
+            }
             Decision::InvalidClaims { .. } => "claim validation failed",
             Decision::Allow { .. } | Decision::Anonymous => "",
         }
@@ -157,19 +161,11 @@ pub struct DecisionSettings {
     pub use_dynamic_key: bool,
     pub skew_ms: u64,
     pub jwks_refresh_interval_ms: u64,
-    pub global_validators: Vec<Validator>,
 }
 
 impl DecisionSettings {
     pub fn from_settings(s: &Settings) -> Self {
         let st = &s.supertokens;
-        let mut global_validators = Vec::new();
-        if st.email_verification == EmailVerificationMode::Required {
-            global_validators.push(Validator::email_verified());
-        }
-        if st.mfa {
-            global_validators.push(Validator::mfa_completed());
-        }
         Self {
             anti_csrf: csrf::resolve_mode(st),
             cookies: CookieAttributes {
@@ -182,7 +178,6 @@ impl DecisionSettings {
             use_dynamic_key: st.use_dynamic_access_token_signing_key,
             skew_ms: st.clock_skew_secs.saturating_mul(1000),
             jwks_refresh_interval_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
-            global_validators,
         }
     }
 }
@@ -219,6 +214,8 @@ pub struct Authorizer {
     pub core: Arc<CoreClient>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// The core's answers to `check_database` verifies, reused for `check_database_cache_ms`.
+    pub db_checks: Option<moka::future::Cache<TokenKey, Arc<CoreSession>>>,
 }
 
 impl Authorizer {
@@ -326,24 +323,78 @@ impl Authorizer {
                 claims: Claims::Token(token.clone()),
             }
         } else {
-            match self.ask_core(&raw, &token, req, do_csrf, check_database, verified).await {
+            let presented = Presented {
+                raw: &raw,
+                key: &key,
+                token: &token,
+                verified,
+            };
+            match self.ask_core(&presented, req, do_csrf, check_database).await {
                 Ok((session, minted)) => {
                     new_token = minted;
                     session
                 }
                 Err(d) => {
                     if matches!(d, Decision::Unauthorised { .. }) {
-                        self.cache.invalidate(&key).await;
+                        self.forget(&key).await;
                     }
                     return d;
                 }
             }
         };
-        let validators: Vec<&Validator> = self.settings.global_validators.iter().chain(route.validators.iter()).collect();
-        if !validators.is_empty() {
-            let claims = session.claims();
+        if !route.tenants.is_empty() {
+            let tenant = session.tenant_id.as_deref().unwrap_or("public");
+            if !route.tenants.iter().any(|t| t == tenant) {
+                return Decision::InvalidClaims {
+                    errors: vec![ClaimError {
+                        id: "tId".into(),
+                        reason: Some(Reason::TenantNotAllowed {
+                            tenant: tenant.to_owned(),
+                            allowed: route.tenants.clone(),
+                        }),
+                    }],
+                };
+            }
+        }
+        if !route.validators.is_empty() {
+            let mut claims = session.claims();
+            let subject_tenant = claims.get("tId").and_then(Value::as_str).unwrap_or("public").to_owned();
+            let subject = Subject {
+                user_id: &session.user_id,
+                recipe_user_id: &session.recipe_user_id,
+                tenant_id: &subject_tenant,
+            };
+            match refetch::refetch(&self.core, route.validators.iter(), &subject, &claims, now).await {
+                Ok(None) => {}
+                Ok(Some(updated)) => {
+                    let current = new_token.as_ref().map_or(raw.as_str(), |t| t.token.as_str());
+                    match self.regenerate(current, &session, &updated).await {
+                        Ok(Regenerated { minted, payload }) => {
+                            if minted.is_some() {
+                                new_token = minted;
+                            }
+                            session.claims = Claims::Payload(payload);
+                        }
+                        Err(d) => {
+                            if matches!(d, Decision::Unauthorised { .. }) {
+                                self.forget(&key).await;
+                            }
+                            return d;
+                        }
+                    }
+                    // The SDK validates the payload it refetched, not the regenerated token's.
+                    claims = Arc::new(updated);
+                }
+                Err(RefetchError::MfaMissing) => {
+                    return Decision::Unauthorised {
+                        reason: RefetchError::MfaMissing.to_string(),
+                        effects: transport::clear_token_effects(&self.settings.cookies),
+                    };
+                }
+                Err(e) => return Decision::Error { reason: e.to_string() },
+            }
             let mut errors = Vec::new();
-            for v in validators {
+            for v in &route.validators {
                 match v.validate(&claims, now) {
                     Ok(None) => {}
                     Ok(Some(err)) => errors.push(err),
@@ -365,6 +416,52 @@ impl Authorizer {
         Decision::Allow {
             session: Box::new(session),
             effects,
+        }
+    }
+
+    /// The core says the session is gone: no cached fact about the token may outlive that.
+    async fn forget(&self, key: &TokenKey) {
+        self.cache.invalidate(key).await;
+        if let Some(db) = &self.db_checks {
+            db.invalidate(key).await;
+        }
+    }
+
+    /// `mergeIntoAccessTokenPayload` after a refetch: the core regenerates the token with the new
+    /// payload (same `exp`); UNAUTHORISED means the session is gone.
+    async fn regenerate(&self, current_token: &str, session: &SessionInfo, updated: &Map<String, Value>) -> Result<Regenerated, Decision> {
+        let user_data = refetch::user_data_for_regenerate(updated);
+        match self.core.regenerate(current_token, &user_data).await {
+            Ok(RegenerateOutcome::Unauthorised) => Err(Decision::Unauthorised {
+                reason: "Session does not exist anymore".into(),
+                effects: transport::clear_token_effects(&self.settings.cookies),
+            }),
+            Ok(RegenerateOutcome::Ok {
+                session: core_session,
+                access_token: Some(at),
+            }) => {
+                let minted = new_access_token(&session.user_id, at, &core_session).ok_or_else(|| Decision::Error {
+                    reason: "the core's regenerated access token does not parse".into(),
+                })?;
+                let payload = Arc::new(minted.payload.clone());
+                Ok(Regenerated {
+                    minted: Some(minted),
+                    payload,
+                })
+            }
+            Ok(RegenerateOutcome::Ok {
+                session: core_session,
+                access_token: None,
+            }) => {
+                // The token expired meanwhile: nothing to send; the payload as the core now has it.
+                let mut payload = (*session.claims()).clone();
+                payload.extend(core_session.user_data_in_jwt.unwrap_or_default());
+                Ok(Regenerated {
+                    minted: None,
+                    payload: Arc::new(payload),
+                })
+            }
+            Err(e) => Err(Decision::Error { reason: e.to_string() }),
         }
     }
 
@@ -420,13 +517,12 @@ impl Authorizer {
 
     async fn ask_core(
         &self,
-        raw: &str,
-        token: &Arc<SessionToken>,
+        presented: &Presented<'_>,
         req: &AuthRequest<'_>,
         do_csrf: bool,
         check_database: bool,
-        verified: bool,
     ) -> Result<(SessionInfo, Option<NewAccessToken>), Decision> {
+        let Presented { raw, key, token, verified } = *presented;
         let body = VerifyRequest {
             access_token: raw,
             anti_csrf_token: req.anti_csrf.as_deref(),
@@ -434,38 +530,25 @@ impl Authorizer {
             enable_anti_csrf: self.settings.anti_csrf == AntiCsrfMode::ViaToken,
             check_database,
         };
-        let outcome = self.core.verify_session(&body).await;
-        self.metrics.observe_core("verify", if outcome.is_ok() { "ok" } else { "error" });
-        match outcome {
+        // A cached `check_database` answer stands in for the core while it is fresh (verified
+        // tokens only: their signature and anti-CSRF were checked here, not by the core).
+        let reusable = check_database && verified && !token.has_parent_refresh_token;
+        if reusable
+            && let Some(db) = &self.db_checks
+            && let Some(known) = db.get(key).await
+        {
+            return Ok((self.session_from_core(&known, None, token, verified), None));
+        }
+        match self.core.verify_session(&body).await {
             Ok(VerifyOutcome::Ok { session, access_token }) => {
-                let minted = access_token.and_then(|at| {
-                    let parsed = ParsedToken::parse(&at.token).ok()?;
-                    Some(NewAccessToken {
-                        user_id: session.user_id.clone(),
-                        expiry_ms: at.expiry,
-                        payload: (*parsed.payload).clone(),
-                        token: at.token,
-                    })
-                });
-                let claims = match (&minted, token.version >= 3) {
-                    (Some(m), true) => Claims::Payload(Arc::new(m.payload.clone())),
-                    (None, true) => Claims::Token(token.clone()),
-                    (_, false) => Claims::Payload(Arc::new(session.user_data_in_jwt.clone().unwrap_or_default())),
-                };
-                let tenant_id: Option<Arc<str>> = match (&session.tenant_id, verified) {
-                    (Some(t), _) => Some(t.as_str().into()),
-                    (None, true) => token.tenant_id.clone().or_else(|| Some("public".into())),
-                    (None, false) => Some("public".into()),
-                };
-                let info = SessionInfo {
-                    recipe_user_id: session.recipe_user_id.as_deref().unwrap_or(&session.user_id).into(),
-                    user_id: session.user_id.as_str().into(),
-                    tenant_id,
-                    session_handle: session.handle.as_str().into(),
-                    expiry_ms: token.expiry_ms as u64,
-                    claims,
-                };
-                Ok((info, minted))
+                let minted = access_token.and_then(|at| new_access_token(&session.user_id, at, &session));
+                if reusable
+                    && minted.is_none()
+                    && let Some(db) = &self.db_checks
+                {
+                    db.insert(*key, Arc::new(session.clone())).await;
+                }
+                Ok((self.session_from_core(&session, minted.as_ref(), token, verified), minted))
             }
             Ok(VerifyOutcome::Unauthorised { message }) => Err(Decision::Unauthorised {
                 reason: message,
@@ -475,6 +558,66 @@ impl Authorizer {
             Err(e) => Err(Decision::Error { reason: e.to_string() }),
         }
     }
+
+    /// The session as the SDK builds it after a core verify.
+    fn session_from_core(
+        &self,
+        session: &CoreSession,
+        minted: Option<&NewAccessToken>,
+        token: &Arc<SessionToken>,
+        verified: bool,
+    ) -> SessionInfo {
+        let claims = match (minted, token.version >= 3) {
+            (Some(m), true) => Claims::Payload(Arc::new(m.payload.clone())),
+            (None, true) => Claims::Token(token.clone()),
+            (_, false) => Claims::Payload(Arc::new(session.user_data_in_jwt.clone().unwrap_or_default())),
+        };
+        let tenant_id: Option<Arc<str>> = match (&session.tenant_id, verified) {
+            (Some(t), _) => Some(t.as_str().into()),
+            (None, true) => token.tenant_id.clone().or_else(|| Some("public".into())),
+            (None, false) => Some("public".into()),
+        };
+        SessionInfo {
+            recipe_user_id: session.recipe_user_id.as_deref().unwrap_or(&session.user_id).into(),
+            user_id: session.user_id.as_str().into(),
+            tenant_id,
+            session_handle: session.handle.as_str().into(),
+            expiry_ms: token.expiry_ms as u64,
+            claims,
+        }
+    }
+}
+
+/// A token the core minted, with the payload the SDK reads from it (v2: `userDataInJWT`).
+fn new_access_token(user_id: &str, at: CoreAccessToken, session: &CoreSession) -> Option<NewAccessToken> {
+    let parsed = ParsedToken::parse(&at.token).ok()?;
+    let payload = if parsed.version >= 3 {
+        (*parsed.payload).clone()
+    } else {
+        session.user_data_in_jwt.clone().unwrap_or_default()
+    };
+    Some(NewAccessToken {
+        user_id: user_id.to_owned(),
+        expiry_ms: at.expiry,
+        payload,
+        token: at.token,
+    })
+}
+
+/// What a regenerate leaves: the token to send (if any) and the payload the session now has.
+struct Regenerated {
+    minted: Option<NewAccessToken>,
+    payload: Arc<Map<String, Value>>,
+}
+
+/// The token a request carries, after local verification (`verified` is false only for a legacy
+/// token the core must judge).
+#[derive(Clone, Copy)]
+struct Presented<'t> {
+    raw: &'t str,
+    key: &'t TokenKey,
+    token: &'t Arc<SessionToken>,
+    verified: bool,
 }
 
 /// A token candidate after the cache lookup.

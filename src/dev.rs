@@ -1,9 +1,10 @@
 //! The embedded issuer behind `session-authorizer dev`, also the stub core of the test suites:
 //! a fresh RS256 key, a JWKS served over HTTP like a core's `/.well-known/jwks.json`, access
-//! tokens minted in the core's v5 format, and `/recipe/session/verify` as a CDI 5.4 core
-//! answers it (a new token on the first use after a refresh; UNAUTHORISED once revoked).
+//! tokens minted in the core's v5 format, `/recipe/session/verify` and `/regenerate` as a CDI 5.4
+//! core answers them (a new token on the first use after a refresh; UNAUTHORISED once revoked),
+//! and the user, email-verification and role lookups claim refetches make.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -111,6 +112,21 @@ impl Default for MintOptions {
     }
 }
 
+/// A user as the stub core knows it: one login method whose recipe user id is the user id.
+#[derive(Debug, Clone, Default)]
+pub struct StubUser {
+    pub email: Option<String>,
+    pub email_verified: bool,
+}
+
+/// What the stub core stores besides sessions: users, roles per tenant, permissions per role.
+#[derive(Debug, Default)]
+struct Directory {
+    users: HashMap<String, StubUser>,
+    roles: HashMap<(String, String), Vec<String>>,
+    permissions: HashMap<String, Vec<String>>,
+}
+
 /// How `/recipe/session/verify` misbehaves, for fault tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -128,6 +144,12 @@ pub struct Issuer {
     revoked: Mutex<HashSet<String>>,
     verify_mode: AtomicU8,
     jwks_down: AtomicU8,
+    lookups_down: AtomicU8,
+    directory: Mutex<Directory>,
+    /// `api-key` headers seen on session, user and role calls, newest last.
+    pub api_keys_seen: Mutex<Vec<Option<String>>>,
+    pub regenerate_requests: AtomicU64,
+    pub lookup_requests: AtomicU64,
     pub jwks_requests: AtomicU64,
     pub verify_requests: AtomicU64,
     /// Bodies of `/recipe/session/verify` calls, newest last.
@@ -151,6 +173,11 @@ impl Issuer {
             revoked: Mutex::new(HashSet::new()),
             verify_mode: AtomicU8::new(VerifyMode::Normal as u8),
             jwks_down: AtomicU8::new(0),
+            lookups_down: AtomicU8::new(0),
+            directory: Mutex::new(Directory::default()),
+            api_keys_seen: Mutex::new(Vec::new()),
+            regenerate_requests: AtomicU64::new(0),
+            lookup_requests: AtomicU64::new(0),
             jwks_requests: AtomicU64::new(0),
             verify_requests: AtomicU64::new(0),
             verify_bodies: Mutex::new(Vec::new()),
@@ -184,6 +211,39 @@ impl Issuer {
     /// While down, the JWKS endpoint answers 503.
     pub fn set_jwks_down(&self, down: bool) {
         self.jwks_down.store(u8::from(down), Ordering::SeqCst);
+    }
+
+    /// While down, user, email-verification and role lookups answer 500 (JWKS and sessions work).
+    pub fn set_lookups_down(&self, down: bool) {
+        self.lookups_down.store(u8::from(down), Ordering::SeqCst);
+    }
+
+    pub fn upsert_user(&self, user_id: &str, user: StubUser) {
+        if let Ok(mut d) = self.directory.lock() {
+            d.users.insert(user_id.to_owned(), user);
+        }
+    }
+
+    pub fn remove_user(&self, user_id: &str) {
+        if let Ok(mut d) = self.directory.lock() {
+            d.users.remove(user_id);
+        }
+    }
+
+    pub fn set_roles(&self, tenant_id: &str, user_id: &str, roles: &[&str]) {
+        if let Ok(mut d) = self.directory.lock() {
+            d.roles.insert(
+                (tenant_id.to_owned(), user_id.to_owned()),
+                roles.iter().map(|r| (*r).to_owned()).collect(),
+            );
+        }
+    }
+
+    pub fn set_permissions(&self, role: &str, permissions: &[&str]) {
+        if let Ok(mut d) = self.directory.lock() {
+            d.permissions
+                .insert(role.to_owned(), permissions.iter().map(|p| (*p).to_owned()).collect());
+        }
     }
 
     /// Signs arbitrary header and payload JSON with the chosen key (tests craft attacks with it).
@@ -252,17 +312,20 @@ impl Issuer {
             .route("/.well-known/jwks.json", get(jwks_handler))
             .route("/apiversion", get(|| async { Json(json!({"versions": ["5.4"]})) }))
             .route("/recipe/session/verify", post(verify_handler))
+            .route("/recipe/session/regenerate", post(regenerate_handler))
+            .route("/user/id", get(user_handler))
+            .route("/recipe/user/email/verify", get(email_verify_handler))
+            .route("/{tenant}/recipe/user/roles", get(roles_handler))
+            .route("/recipe/role/permissions", get(permissions_handler))
             .with_state(self.clone())
     }
 
-    fn verify(&self, body: &VerifyBody) -> Value {
-        let Ok(token) = ParsedToken::parse(&body.access_token) else {
-            return json!({"status": "TRY_REFRESH_TOKEN", "message": "Token parsing failed"});
-        };
+    /// The signing key of a genuine token (any expiry), or the core's answer refusing it.
+    fn genuine_key(&self, token: &ParsedToken) -> Result<&SigningKey, Value> {
         let key = match token.kid.as_deref() {
             Some(k) if k == self.dynamic.kid => &self.dynamic,
             Some(k) if k == self.statik.kid => &self.statik,
-            _ => return json!({"status": "TRY_REFRESH_TOKEN", "message": "unknown kid"}),
+            _ => return Err(json!({"status": "TRY_REFRESH_TOKEN", "message": "unknown kid"})),
         };
         let jwk = key.jwk();
         let genuine = jsonwebtoken::DecodingKey::from_rsa_components(
@@ -272,42 +335,113 @@ impl Issuer {
         .ok()
         .and_then(|k| jsonwebtoken::crypto::verify(token.signature(), token.signing_input(), &k, jsonwebtoken::Algorithm::RS256).ok())
         .unwrap_or(false);
-        if !genuine || token.expiry_ms() <= self.clock.now_ms() as f64 {
+        if genuine {
+            Ok(key)
+        } else {
+            Err(json!({"status": "TRY_REFRESH_TOKEN", "message": "Access token invalid"}))
+        }
+    }
+
+    fn is_revoked(&self, handle: &str) -> bool {
+        self.revoked.lock().map(|r| r.contains(handle)).unwrap_or(true)
+    }
+
+    fn session_json(token: &ParsedToken, user_data: &Map<String, Value>) -> Value {
+        json!({
+            "handle": token.session_handle(),
+            "userId": token.user_id(),
+            "recipeUserId": token.recipe_user_id(),
+            "userDataInJWT": user_data,
+            "tenantId": token.tenant_id().unwrap_or_else(|| "public".into()),
+        })
+    }
+
+    /// The core's regenerate: same session and `exp`, `iat` now, the given custom claims; a new
+    /// token only while the old one is unexpired.
+    fn regenerate(&self, body: &RegenerateBody) -> Value {
+        let Ok(token) = ParsedToken::parse(&body.access_token) else {
+            return json!({"status": "UNAUTHORISED", "message": "Token parsing failed"});
+        };
+        let key = match self.genuine_key(&token) {
+            Ok(k) => k,
+            Err(_) => return json!({"status": "UNAUTHORISED", "message": "Access token invalid"}),
+        };
+        if self.is_revoked(token.session_handle()) {
+            return json!({"status": "UNAUTHORISED", "message": "Session does not exist."});
+        }
+        let session = Self::session_json(&token, &body.user_data_in_jwt);
+        let now_ms = self.clock.now_ms();
+        if token.expiry_ms() <= now_ms as f64 {
+            return json!({"status": "OK", "session": session});
+        }
+        let mut payload = body.user_data_in_jwt.clone();
+        for (k, v) in token.payload.iter() {
+            if crate::refetch::PROTECTED_PROPS.contains(&k.as_str()) {
+                payload.insert(k.clone(), v.clone());
+            }
+        }
+        payload.insert("iat".into(), json!(now_ms / 1000));
+        let exp_ms = token.expiry_ms() as u64;
+        let signing = if key.kid == self.statik.kid {
+            KeyChoice::Static
+        } else {
+            KeyChoice::Dynamic
+        };
+        match self.sign_raw(&Value::Object(token.header.clone()), &Value::Object(payload), signing) {
+            Ok(new_token) => {
+                json!({"status": "OK", "session": session, "accessToken": {"token": new_token, "expiry": exp_ms, "createdTime": now_ms}})
+            }
+            Err(_) => json!({"status": "UNAUTHORISED", "message": "signing failed"}),
+        }
+    }
+
+    fn user(&self, user_id: &str) -> Value {
+        let user = self.directory.lock().ok().and_then(|d| d.users.get(user_id).cloned());
+        let Some(user) = user else {
+            return json!({"status": "UNKNOWN_USER_ID_ERROR"});
+        };
+        let emails: Vec<&String> = user.email.iter().collect();
+        let mut login = json!({
+            "recipeId": if user.email.is_some() { "emailpassword" } else { "passwordless" },
+            "recipeUserId": user_id,
+            "tenantIds": ["public"],
+            "timeJoined": 0,
+            "verified": user.email_verified,
+        });
+        if let (Some(email), Some(obj)) = (&user.email, login.as_object_mut()) {
+            obj.insert("email".into(), json!(email));
+        }
+        json!({"status": "OK", "user": {
+            "id": user_id, "isPrimaryUser": false, "tenantIds": ["public"], "emails": emails,
+            "phoneNumbers": [], "thirdParty": [], "webauthn": {"credentialIds": []},
+            "loginMethods": [login], "timeJoined": 0,
+        }})
+    }
+
+    fn verify(&self, body: &VerifyBody) -> Value {
+        let Ok(token) = ParsedToken::parse(&body.access_token) else {
+            return json!({"status": "TRY_REFRESH_TOKEN", "message": "Token parsing failed"});
+        };
+        let key = match self.genuine_key(&token) {
+            Ok(k) => k,
+            Err(answer) => return answer,
+        };
+        if token.expiry_ms() <= self.clock.now_ms() as f64 {
             return json!({"status": "TRY_REFRESH_TOKEN", "message": "Access token expired or invalid"});
         }
         if body.enable_anti_csrf && body.do_anti_csrf_check && token.anti_csrf_token() != body.anti_csrf_token.as_deref() {
             return json!({"status": "TRY_REFRESH_TOKEN", "message": "anti-csrf check failed"});
         }
-        let handle = token.session_handle().to_owned();
-        let revoked = self.revoked.lock().map(|r| r.contains(&handle)).unwrap_or(true);
-        if revoked {
+        if self.is_revoked(token.session_handle()) {
             return json!({"status": "UNAUTHORISED", "message": "Either the session has ended or has been blacklisted"});
         }
-        let protected = [
-            "sub",
-            "iat",
-            "exp",
-            "sessionHandle",
-            "parentRefreshTokenHash1",
-            "refreshTokenHash1",
-            "antiCsrfToken",
-            "rsub",
-            "tId",
-            "stt",
-        ];
         let custom: Map<String, Value> = token
             .payload
             .iter()
-            .filter(|(k, _)| !protected.contains(&k.as_str()))
+            .filter(|(k, _)| !crate::refetch::PROTECTED_PROPS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let session = json!({
-            "handle": handle,
-            "userId": token.user_id(),
-            "recipeUserId": token.recipe_user_id(),
-            "userDataInJWT": custom,
-            "tenantId": token.tenant_id().unwrap_or_else(|| "public".into()),
-        });
+        let session = Self::session_json(&token, &custom);
         if token.parent_refresh_token_hash1().is_none() {
             return json!({"status": "OK", "session": session});
         }
@@ -344,6 +478,95 @@ struct VerifyBody {
     enable_anti_csrf: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegenerateBody {
+    access_token: String,
+    #[serde(default)]
+    #[serde(rename = "userDataInJWT")]
+    user_data_in_jwt: Map<String, Value>,
+}
+
+fn record_api_key(issuer: &Issuer, headers: &http::HeaderMap) {
+    let key = headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Ok(mut seen) = issuer.api_keys_seen.lock() {
+        seen.push(key);
+    }
+}
+
+async fn regenerate_handler(State(issuer): State<Arc<Issuer>>, headers: http::HeaderMap, Json(body): Json<RegenerateBody>) -> Json<Value> {
+    issuer.regenerate_requests.fetch_add(1, Ordering::SeqCst);
+    record_api_key(&issuer, &headers);
+    Json(issuer.regenerate(&body))
+}
+
+/// The user, email-verification and role lookups: 500 while `set_lookups_down(true)`.
+fn lookup(issuer: &Issuer, headers: &http::HeaderMap, answer: impl FnOnce() -> Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    issuer.lookup_requests.fetch_add(1, Ordering::SeqCst);
+    record_api_key(issuer, headers);
+    if issuer.lookups_down.load(Ordering::SeqCst) != 0 {
+        return (http::StatusCode::INTERNAL_SERVER_ERROR, "core failure").into_response();
+    }
+    Json(answer()).into_response()
+}
+
+async fn user_handler(
+    State(issuer): State<Arc<Issuer>>,
+    headers: http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    lookup(&issuer, &headers, || issuer.user(q.get("userId").map_or("", String::as_str)))
+}
+
+async fn email_verify_handler(
+    State(issuer): State<Arc<Issuer>>,
+    headers: http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    lookup(&issuer, &headers, || {
+        let user = issuer
+            .directory
+            .lock()
+            .ok()
+            .and_then(|d| d.users.get(q.get("userId").map_or("", String::as_str)).cloned());
+        let verified = user.is_some_and(|u| u.email_verified && u.email.as_ref() == q.get("email"));
+        json!({"status": "OK", "isVerified": verified})
+    })
+}
+
+async fn roles_handler(
+    State(issuer): State<Arc<Issuer>>,
+    Path(tenant): Path<String>,
+    headers: http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    lookup(&issuer, &headers, || {
+        let user = q.get("userId").cloned().unwrap_or_default();
+        let roles = issuer
+            .directory
+            .lock()
+            .ok()
+            .and_then(|d| d.roles.get(&(tenant, user)).cloned())
+            .unwrap_or_default();
+        json!({"status": "OK", "roles": roles})
+    })
+}
+
+async fn permissions_handler(
+    State(issuer): State<Arc<Issuer>>,
+    headers: http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    lookup(&issuer, &headers, || {
+        let role = q.get("role").cloned().unwrap_or_default();
+        match issuer.directory.lock().ok().and_then(|d| d.permissions.get(&role).cloned()) {
+            Some(p) => json!({"status": "OK", "permissions": p}),
+            None => json!({"status": "UNKNOWN_ROLE_ERROR"}),
+        }
+    })
+}
+
 async fn jwks_handler(State(issuer): State<Arc<Issuer>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     issuer.jwks_requests.fetch_add(1, Ordering::SeqCst);
@@ -353,9 +576,10 @@ async fn jwks_handler(State(issuer): State<Arc<Issuer>>) -> axum::response::Resp
     Json(issuer.jwks()).into_response()
 }
 
-async fn verify_handler(State(issuer): State<Arc<Issuer>>, Json(body): Json<Value>) -> axum::response::Response {
+async fn verify_handler(State(issuer): State<Arc<Issuer>>, headers: http::HeaderMap, Json(body): Json<Value>) -> axum::response::Response {
     use axum::response::IntoResponse;
     issuer.verify_requests.fetch_add(1, Ordering::SeqCst);
+    record_api_key(&issuer, &headers);
     if let Ok(mut bodies) = issuer.verify_bodies.lock() {
         bodies.push(body.clone());
     }

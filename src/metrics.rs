@@ -22,6 +22,7 @@ pub struct Metrics {
     decisions: IntCounterVec,
     decision_duration: HistogramVec,
     core_requests: IntCounterVec,
+    core_duration: HistogramVec,
     pub jwks_fetches: IntCounterVec,
     pub jwks_keys: IntGauge,
     pub jwks_age: Gauge,
@@ -50,6 +51,17 @@ impl Metrics {
             Opts::new("core_requests_total", "Calls to the SuperTokens core, by endpoint and result").namespace(NS),
             &["endpoint", "result"],
         )?;
+        let core_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "core_request_duration_seconds",
+                "Time of one call to the SuperTokens core, by endpoint",
+            )
+            .namespace(NS)
+            .buckets(vec![
+                0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["endpoint"],
+        )?;
         let jwks_fetches = IntCounterVec::new(
             Opts::new("jwks_fetch_total", "JWKS fetches from the core, by result").namespace(NS),
             &["result"],
@@ -70,6 +82,7 @@ impl Metrics {
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(core_requests.clone()))?;
+        registry.register(Box::new(core_duration.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
         registry.register(Box::new(jwks_keys.clone()))?;
         registry.register(Box::new(jwks_age.clone()))?;
@@ -85,6 +98,7 @@ impl Metrics {
             decisions,
             decision_duration,
             core_requests,
+            core_duration,
             jwks_fetches,
             jwks_keys,
             jwks_age,
@@ -110,8 +124,9 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn observe_core(&self, endpoint: &str, result: &str) {
+    pub fn observe_core(&self, endpoint: &str, result: &str, elapsed: Duration) {
         self.core_requests.with_label_values(&[endpoint, result]).inc();
+        self.core_duration.with_label_values(&[endpoint]).observe(elapsed.as_secs_f64());
     }
 
     /// Copies the cache's own counters into the registry (counters only move forward).

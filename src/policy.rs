@@ -14,11 +14,15 @@ pub struct Route {
     pub pattern: String,
     pub session: SessionRequirement,
     pub check_database: Option<bool>,
+    /// The global validators this route keeps, then its own: everything the decision runs.
     pub validators: Vec<Validator>,
+    /// Allowed tenants; empty allows every tenant.
+    pub tenants: Vec<String>,
 }
 
 impl Route {
-    pub fn compile(settings: &RouteSettings) -> Result<Self, String> {
+    /// Compiles a route; `globals` are the validators the recipes register for every route.
+    pub fn compile(settings: &RouteSettings, globals: &[Validator]) -> Result<Self, String> {
         if !settings.path.starts_with('/') {
             return Err(format!("path `{}` must start with `/`", settings.path));
         }
@@ -36,7 +40,16 @@ impl Route {
         } else {
             Some(settings.methods.iter().map(|m| m.to_ascii_uppercase()).collect())
         };
-        let validators = settings.claims.iter().map(Validator::compile).collect::<Result<Vec<_>, _>>()?;
+        let own = settings.claims.iter().map(Validator::compile).collect::<Result<Vec<_>, _>>()?;
+        if settings.tenants.iter().any(|t| t.trim().is_empty()) {
+            return Err("tenants must not contain an empty name".into());
+        }
+        let mut validators: Vec<Validator> = globals
+            .iter()
+            .filter(|g| settings.global_claims && !own.iter().any(|v| v.claim == g.claim))
+            .cloned()
+            .collect();
+        validators.extend(own);
         Ok(Self {
             methods,
             glob,
@@ -44,6 +57,7 @@ impl Route {
             session: settings.session,
             check_database: settings.check_database,
             validators,
+            tenants: settings.tenants.clone(),
         })
     }
 
@@ -63,15 +77,20 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(settings: &[RouteSettings]) -> Result<Self, String> {
-        let routes = settings.iter().map(Route::compile).collect::<Result<Vec<_>, _>>()?;
-        let fallback = Route::compile(&RouteSettings {
-            methods: vec!["*".into()],
-            path: "/**".into(),
-            session: SessionRequirement::Optional,
-            check_database: None,
-            claims: Vec::new(),
-        })?;
+    pub fn new(settings: &[RouteSettings], globals: &[Validator]) -> Result<Self, String> {
+        let routes = settings.iter().map(|r| Route::compile(r, globals)).collect::<Result<Vec<_>, _>>()?;
+        let fallback = Route::compile(
+            &RouteSettings {
+                methods: vec!["*".into()],
+                path: "/**".into(),
+                session: SessionRequirement::Optional,
+                check_database: None,
+                claims: Vec::new(),
+                global_claims: true,
+                tenants: Vec::new(),
+            },
+            globals,
+        )?;
         Ok(Self { routes, fallback })
     }
 
@@ -94,15 +113,20 @@ mod tests {
             session,
             check_database: None,
             claims: Vec::new(),
+            global_claims: true,
+            tenants: Vec::new(),
         }
     }
 
     #[test]
     fn first_match_wins_and_globs_respect_segments() {
-        let p = Policy::new(&[
-            route(&["POST"], "/admin/**", SessionRequirement::Required),
-            route(&["*"], "/items/*", SessionRequirement::Required),
-        ])
+        let p = Policy::new(
+            &[
+                route(&["POST"], "/admin/**", SessionRequirement::Required),
+                route(&["*"], "/items/*", SessionRequirement::Required),
+            ],
+            &[],
+        )
         .expect("policy");
         assert_eq!(p.route_for("post", "/admin/x/y?z=1").session, SessionRequirement::Required);
         assert_eq!(p.route_for("GET", "/admin/x").session, SessionRequirement::Optional);
@@ -113,8 +137,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_routes() {
-        assert!(Route::compile(&route(&["GET"], "admin", SessionRequirement::Optional)).is_err());
-        assert!(Route::compile(&route(&[], "/a", SessionRequirement::Optional)).is_err());
-        assert!(Route::compile(&route(&["GET"], "/a[", SessionRequirement::Optional)).is_err());
+        assert!(Route::compile(&route(&["GET"], "admin", SessionRequirement::Optional), &[]).is_err());
+        assert!(Route::compile(&route(&[], "/a", SessionRequirement::Optional), &[]).is_err());
+        assert!(Route::compile(&route(&["GET"], "/a[", SessionRequirement::Optional), &[]).is_err());
+        let mut blank = route(&["GET"], "/a", SessionRequirement::Optional);
+        blank.tenants = vec![" ".into()];
+        assert!(Route::compile(&blank, &[]).is_err());
+    }
+
+    #[test]
+    fn routes_inherit_replace_or_drop_global_validators() {
+        let globals = [Validator::email_verified(), Validator::mfa_completed()];
+        let mut own = route(&["*"], "/a", SessionRequirement::Optional);
+        own.claims = vec![
+            serde_json::from_value(serde_json::json!({"claim": "st-ev", "is": true, "max_age_secs": 60})).expect("spec"),
+            serde_json::from_value(serde_json::json!({"claim": "st-role", "includes": "admin"})).expect("spec"),
+        ];
+        let r = Route::compile(&own, &globals).expect("route");
+        let claims: Vec<(&str, Option<u64>)> = r.validators.iter().map(|v| (v.claim.as_str(), v.max_age_secs)).collect();
+        assert_eq!(claims, vec![("st-mfa", None), ("st-ev", Some(60)), ("st-role", None)]);
+        let plain = Route::compile(&route(&["*"], "/b", SessionRequirement::Optional), &globals).expect("route");
+        assert_eq!(plain.validators, globals.to_vec());
+        let mut opted_out = route(&["*"], "/c", SessionRequirement::Optional);
+        opted_out.global_claims = false;
+        assert!(Route::compile(&opted_out, &globals).expect("route").validators.is_empty());
     }
 }

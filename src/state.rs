@@ -58,8 +58,8 @@ impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
-        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?;
         let metrics = Arc::new(Metrics::new()?);
+        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?.with_metrics(metrics.clone());
         let jwks = Arc::new(JwksCache::new(
             MeteredJwks {
                 core: core.clone(),
@@ -72,7 +72,13 @@ impl AppState {
                 max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
             },
         ));
-        let policy = Policy::new(&settings.routes).map_err(StateError::Config)?;
+        let policy = Policy::new(&settings.routes, &crate::claims::global_validators(st)).map_err(StateError::Config)?;
+        let db_checks = (st.check_database_cache_ms > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(settings.cache.max_entries)
+                .time_to_live(Duration::from_millis(st.check_database_cache_ms))
+                .build()
+        });
         let cache = Arc::new(TokenCache::new(
             settings.cache.max_entries,
             settings.cache.max_ttl_secs,
@@ -86,6 +92,7 @@ impl AppState {
             core: Arc::new(core),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            db_checks,
         });
         let identity = Arc::new(IdentityHeaders::from_settings(&settings));
         Ok(Self {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use session_authorizer::dev::{Issuer, KeyChoice, MintOptions, VerifyMode};
+use session_authorizer::dev::{Issuer, KeyChoice, MintOptions, StubUser, VerifyMode};
 use support::{Oracle, Service, StubCore, rest_event, settings};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -22,6 +22,8 @@ enum Profile {
     CrossSite,
     StaticKeys,
     EvRequired,
+    /// `MultiFactorAuth.init()` / `mfa = true`: the st-mfa validator on every route.
+    Mfa,
 }
 
 impl Profile {
@@ -35,7 +37,7 @@ impl Profile {
             "antiCsrf": match self { Profile::ViaToken => json!("VIA_TOKEN"), Profile::ViaHeader => json!("VIA_CUSTOM_HEADER"), _ => Value::Null },
             "useDynamicAccessTokenSigningKey": self != Profile::StaticKeys,
             "emailVerification": if self == Profile::EvRequired { json!("REQUIRED") } else { Value::Null },
-            "mfa": false,
+            "mfa": self == Profile::Mfa,
         })
     }
 
@@ -55,9 +57,10 @@ impl Profile {
         };
         let claims: Vec<String> = validators.iter().map(toml_inline).collect();
         format!(
-            "[supertokens]\napi_domain = \"{api}\"\nwebsite_domain = \"{web}\"\nanti_csrf = \"{anti_csrf}\"\nuse_dynamic_access_token_signing_key = {}\nemail_verification = \"{}\"\n\n[[routes]]\npath = \"/**\"\ncheck_database = {check_database}\nclaims = [{}]\n",
+            "[supertokens]\napi_domain = \"{api}\"\nwebsite_domain = \"{web}\"\nanti_csrf = \"{anti_csrf}\"\nuse_dynamic_access_token_signing_key = {}\nemail_verification = \"{}\"\nmfa = {}\n\n[[routes]]\npath = \"/**\"\ncheck_database = {check_database}\nclaims = [{}]\n",
             self != Profile::StaticKeys,
             if self == Profile::EvRequired { "REQUIRED" } else { "OFF" },
+            self == Profile::Mfa,
             claims.join(", ")
         )
     }
@@ -176,7 +179,7 @@ fn normalise_set_cookie(s: &str) -> String {
                     let p: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64"))
                         .expect("json");
                     assert!(p["parentRefreshTokenHash1"].is_null(), "the new token has no parent hash");
-                    out.push(format!("sAccessToken=<jwt sub={}>", p["sub"]));
+                    out.push(format!("sAccessToken=<jwt {}>", normalise_payload(p)));
                 } else {
                     out.push(attr.to_owned());
                 }
@@ -185,6 +188,45 @@ fn normalise_set_cookie(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A new token's payload with what depends on the moment of the call masked, after checking it:
+/// `iat` is now, `exp` is ahead, and every claim's refetch time `t` is recent.
+fn normalise_payload(mut p: Value) -> Value {
+    let now_s = now_ms() / 1000;
+    let obj = p.as_object_mut().expect("payload object");
+    let iat = obj["iat"].as_u64().expect("iat");
+    assert!(iat + 60 >= now_s && iat <= now_s + 1, "iat {iat} is not now ({now_s})");
+    obj.insert("iat".into(), json!("<now>"));
+    assert!(obj["exp"].as_u64().expect("exp") > now_s, "exp is ahead");
+    obj.insert("exp".into(), json!("<exp>"));
+    for (_, v) in obj.iter_mut() {
+        if let Some(t) = v.get("t").and_then(Value::as_u64)
+            && t + 60_000 >= now_ms()
+        {
+            v["t"] = json!("<recent>");
+        }
+    }
+    p
+}
+
+/// `front-token` decoded, with the same masking as the token itself.
+fn normalise_front_token(ft: &str) -> Value {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ft)
+        .expect("front-token is padded base64");
+    let mut v: Value = serde_json::from_slice(&bytes).expect("front-token JSON");
+    let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["uid", "ate", "up"], "Node's key order");
+    assert_eq!(
+        v["ate"].as_u64().expect("ate") / 1000,
+        v["up"]["exp"].as_u64().expect("exp"),
+        "ate is exp in ms"
+    );
+    v["ate"] = json!("<exp ms>");
+    let up = v["up"].take();
+    v["up"] = normalise_payload(up);
+    v
 }
 
 /// `ageInSeconds` depends on the moment of the call: round it.
@@ -215,6 +257,9 @@ struct Case {
     /// Run before the case (e.g. revoke a session in the stub core).
     setup: Option<IssuerHook>,
     teardown: Option<IssuerHook>,
+    /// Also compare `front-token` (decoded): Node's from the SDK's response headers, ours from
+    /// `/forward-auth` with the same request.
+    front_token: bool,
 }
 
 fn case(name: &'static str, profile: Profile, method: &'static str, headers: Vec<(&'static str, String)>) -> Case {
@@ -229,6 +274,7 @@ fn case(name: &'static str, profile: Profile, method: &'static str, headers: Vec
         diverges: None,
         setup: None,
         teardown: None,
+        front_token: false,
     }
 }
 
@@ -256,6 +302,17 @@ impl Case {
     fn teardown(mut self, f: impl Fn(&Issuer) + 'static) -> Self {
         self.teardown = Some(Box::new(f));
         self
+    }
+    fn front_token(mut self) -> Self {
+        self.front_token = true;
+        self
+    }
+}
+
+fn verified_user(verified: bool) -> StubUser {
+    StubUser {
+        email: Some("someone@example.com".into()),
+        email_verified: verified,
     }
 }
 
@@ -403,6 +460,17 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
         ("level", json!({"v": 3, "t": fresh})),
     ]));
     let stale_plan = claim_token(claims(&[("plan", json!({"v": "pro", "t": fresh - 120_000}))]));
+    let user_token = |user: &str, h: &str, c: Map<String, Value>| {
+        mint(MintOptions {
+            user_id: user.into(),
+            session_handle: handle(h),
+            claims: c,
+            ..Default::default()
+        })
+    };
+    let ev_stale = claims(&[("st-ev", json!({"v": false, "t": fresh - 60_000}))]);
+    let stale_roles = claims(&[("st-role", json!({"v": ["user"], "t": fresh - 120_000}))]);
+    let stale_admin = claims(&[("st-role", json!({"v": ["user", "admin"], "t": fresh - 120_000}))]);
     use Profile::*;
     let d = SameSite;
     vec![
@@ -687,6 +755,178 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             )],
         )
         .validators(vec![json!({"claim": "plan", "is": "pro"})]),
+        // Core-backed claims: refetch from the stub core, regenerate, new token.
+        case(
+            "EV refetch: verified after a stale false",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-1", "rf1", ev_stale.clone())))],
+        )
+        .setup(|i| i.upsert_user("ev-1", verified_user(true)))
+        .front_token(),
+        case(
+            "EV refetch: still unverified",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-2", "rf2", ev_stale.clone())))],
+        )
+        .setup(|i| i.upsert_user("ev-2", verified_user(false))),
+        case(
+            "EV refetch: unknown user",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-unknown", "rf3", ev_stale.clone())))],
+        ),
+        case(
+            "EV refetch: user without email",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-4", "rf4", ev_stale.clone())))],
+        )
+        .setup(|i| i.upsert_user("ev-4", StubUser::default()))
+        .front_token(),
+        case(
+            "EV refetch: claim missing, bearer",
+            EvRequired,
+            "GET",
+            vec![("authorization", bearer(&user_token("ev-5", "rf5", Map::new())))],
+        )
+        .setup(|i| i.upsert_user("ev-5", verified_user(true)))
+        .front_token(),
+        case(
+            "EV refetch: anti-csrf header echoed",
+            EvRequired,
+            "GET",
+            vec![
+                ("cookie", cookie(&user_token("ev-6", "rf6", Map::new()))),
+                ("anti-csrf", "x".into()),
+            ],
+        )
+        .setup(|i| i.upsert_user("ev-6", verified_user(true)))
+        .front_token(),
+        case(
+            "EV refetch: first use after refresh",
+            EvRequired,
+            "GET",
+            vec![(
+                "cookie",
+                cookie(&mint(MintOptions {
+                    user_id: "ev-7".into(),
+                    session_handle: handle("rf7"),
+                    parent_refresh_token_hash1: Some("p".into()),
+                    ..Default::default()
+                })),
+            )],
+        )
+        .setup(|i| i.upsert_user("ev-7", verified_user(true)))
+        .front_token(),
+        case(
+            "role refetch: granted since the token",
+            d,
+            "GET",
+            vec![("cookie", cookie(&user_token("role-1", "rf8", stale_roles.clone())))],
+        )
+        .validators(vec![json!({"claim": "st-role", "includes": "admin", "max_age_secs": 60})])
+        .setup(|i| i.set_roles("public", "role-1", &["user", "admin"]))
+        .front_token(),
+        case(
+            "role refetch: revoked since the token",
+            d,
+            "GET",
+            vec![("cookie", cookie(&user_token("role-2", "rf9", stale_admin.clone())))],
+        )
+        .validators(vec![json!({"claim": "st-role", "includes": "admin", "max_age_secs": 60})])
+        .setup(|i| i.set_roles("public", "role-2", &["user"])),
+        case(
+            "role refetch: claim missing, tenant roles",
+            d,
+            "GET",
+            vec![(
+                "cookie",
+                cookie(&mint(MintOptions {
+                    user_id: "role-3".into(),
+                    tenant_id: Some("acme".into()),
+                    session_handle: handle("rf10"),
+                    ..Default::default()
+                })),
+            )],
+        )
+        .validators(vec![json!({"claim": "st-role", "includes": "admin"})])
+        .setup(|i| {
+            i.set_roles("public", "role-3", &["user"]);
+            i.set_roles("acme", "role-3", &["admin"]);
+        })
+        .front_token(),
+        case(
+            "permission refetch: from roles",
+            d,
+            "GET",
+            vec![("cookie", cookie(&user_token("perm-1", "rf11", Map::new())))],
+        )
+        .validators(vec![json!({"claim": "st-perm", "includes_all": ["read", "write"]})])
+        .setup(|i| {
+            i.set_roles("public", "perm-1", &["editor", "viewer", "ghost"]);
+            i.set_permissions("editor", &["write", "read"]);
+            i.set_permissions("viewer", &["read", "list"]);
+        })
+        .front_token(),
+        case(
+            "permission refetch: missing permission",
+            d,
+            "GET",
+            vec![("cookie", cookie(&user_token("perm-2", "rf12", Map::new())))],
+        )
+        .validators(vec![json!({"claim": "st-perm", "includes": "delete"})])
+        .setup(|i| {
+            i.set_roles("public", "perm-2", &["viewer"]);
+            i.set_permissions("viewer", &["read", "list"]);
+        }),
+        case(
+            "mfa refetch: claim missing, unknown user",
+            Mfa,
+            "GET",
+            vec![("cookie", cookie(&user_token("mfa-unknown", "rf13", Map::new())))],
+        ),
+        case("MFA on: complete", Mfa, "GET", vec![("cookie", cookie(&mfa_ok))]),
+        case("MFA on: incomplete", Mfa, "GET", vec![("cookie", cookie(&mfa_no))]),
+        case("MFA on: no session", Mfa, "GET", vec![]),
+        case(
+            "refetch, then regenerate UNAUTHORISED",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-8", "rf14", ev_stale.clone())))],
+        )
+        .setup(|i| {
+            i.upsert_user("ev-8", verified_user(true));
+            i.revoke("sh-rf14");
+        }),
+        case(
+            "core down during a refetch",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-9", "rf15", ev_stale.clone())))],
+        )
+        .setup(|i| {
+            i.upsert_user("ev-9", verified_user(true));
+            i.set_lookups_down(true);
+        })
+        .teardown(|i| i.set_lookups_down(false)),
+        case(
+            "custom claim missing: nothing to fetch",
+            d,
+            "GET",
+            vec![("cookie", cookie(&user_token("cc-1", "rf16", Map::new())))],
+        )
+        .validators(vec![json!({"claim": "plan", "is": "pro"})]),
+        case(
+            "checkDatabase, then refetch",
+            EvRequired,
+            "GET",
+            vec![("cookie", cookie(&user_token("ev-10", "rf17", ev_stale.clone())))],
+        )
+        .check_database()
+        .setup(|i| i.upsert_user("ev-10", verified_user(true)))
+        .front_token(),
     ]
 }
 
@@ -722,8 +962,37 @@ async fn decisions_match_supertokens_node() {
         let node = from_oracle(&node_raw);
         let (status, body) = service.authorize(&event).await;
         let ours = from_ours(status, &body);
+        let front_tokens = if c.front_token {
+            let node_ft = node_raw["responseHeaders"]
+                .as_array()
+                .and_then(|hs| hs.iter().find(|h| h["key"] == "front-token"))
+                .and_then(|h| h["value"].as_str())
+                .map(normalise_front_token);
+            let mut fa = reqwest::Client::new()
+                .get(service.url("/forward-auth"))
+                .header("x-forwarded-method", c.method)
+                .header("x-forwarded-uri", "/items/1");
+            for (k, v) in &c.headers {
+                fa = fa.header(*k, v);
+            }
+            let reply = fa.send().await.expect("forward-auth");
+            let ours_ft = reply
+                .headers()
+                .get("front-token")
+                .and_then(|v| v.to_str().ok())
+                .map(normalise_front_token);
+            assert!(node_ft.is_some(), "{}: Node sent no front-token: {node_raw}", c.name);
+            Some((node_ft, ours_ft))
+        } else {
+            None
+        };
         if let Some(f) = &c.teardown {
             f(&core.issuer);
+        }
+        if let Some((node_ft, ours_ft)) = &front_tokens
+            && node_ft != ours_ft
+        {
+            failures.push(format!("{}: front-token node {node_ft:?} vs ours {ours_ft:?}", c.name));
         }
         if let Outcome::Allow { principal, .. } = &ours
             && !principal.is_empty()

@@ -1,14 +1,18 @@
-//! Client for the SuperTokens core: JWKS and `/recipe/session/verify`, with the `api-key`,
-//! `cdi-version` and `rid` headers the SDK sends, and failover across `;`-separated hosts.
+//! Client for the SuperTokens core: JWKS, session verify and regenerate, and the user, email
+//! verification and role lookups behind claim refetches, with the `api-key`, `cdi-version` and
+//! `rid` headers the SDK sends and failover across `;`-separated hosts.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Secret;
+use crate::metrics::Metrics;
 use crate::session::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};
 
 /// The CDI version supertokens-node 24.x speaks; with it the core mints a new token on the first
@@ -66,6 +70,7 @@ pub struct CoreSession {
     #[serde(default)]
     pub recipe_user_id: Option<String>,
     #[serde(default)]
+    #[serde(rename = "userDataInJWT")]
     pub user_data_in_jwt: Option<Map<String, Value>>,
     #[serde(default)]
     pub tenant_id: Option<String>,
@@ -103,11 +108,68 @@ struct VerifyReply {
     access_token: Option<CoreAccessToken>,
 }
 
+/// `POST /recipe/session/regenerate`'s answer.
+#[derive(Debug, Clone)]
+pub enum RegenerateOutcome {
+    /// `access_token` is absent when the old token expired between verification and the call.
+    Ok {
+        session: CoreSession,
+        access_token: Option<CoreAccessToken>,
+    },
+    Unauthorised,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegenerateReply {
+    status: String,
+    #[serde(default)]
+    session: Option<CoreSession>,
+    #[serde(default)]
+    access_token: Option<CoreAccessToken>,
+}
+
+/// The slice of a core user (`GET /user/id`) the email-verification claim reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreUser {
+    pub id: String,
+    #[serde(default)]
+    pub login_methods: Vec<CoreLoginMethod>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreLoginMethod {
+    pub recipe_user_id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusReply {
+    status: String,
+    #[serde(default)]
+    user: Option<CoreUser>,
+    #[serde(rename = "isVerified", default)]
+    is_verified: Option<bool>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+}
+
+enum Method<'b> {
+    Get(&'b [(&'b str, &'b str)]),
+    Post(&'b [u8]),
+}
+
 #[derive(Clone)]
 pub struct CoreClient {
     hosts: Vec<CoreHost>,
     api_key: Secret,
     http: reqwest::Client,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CoreClient {
@@ -118,7 +180,18 @@ impl CoreClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| CoreError::Unreachable(e.to_string()))?;
-        Ok(Self { hosts, api_key, http })
+        Ok(Self {
+            hosts,
+            api_key,
+            http,
+            metrics: None,
+        })
+    }
+
+    /// Counts every call in `core_requests_total` and `core_request_duration_seconds`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn hosts(&self) -> &[CoreHost] {
@@ -127,6 +200,7 @@ impl CoreClient {
 
     /// `GET {host}/.well-known/jwks.json` on each host in turn; the first usable answer wins.
     pub async fn fetch_jwks(&self) -> Result<Vec<VerificationKey>, JwksError> {
+        let started = Instant::now();
         let mut last = JwksError::Fetch("no core configured".into());
         for host in &self.hosts {
             let url = format!("{}/.well-known/jwks.json", host.0);
@@ -143,69 +217,200 @@ impl CoreClient {
             }
             match reply.bytes().await {
                 Ok(body) => match parse_jwks(&body) {
-                    Ok(keys) => return Ok(keys),
+                    Ok(keys) => {
+                        self.observe("jwks", true, started);
+                        return Ok(keys);
+                    }
                     Err(e) => last = e,
                 },
                 Err(e) => last = JwksError::Fetch(format!("{}: {}", host.0, error_chain(&e))),
             }
         }
+        self.observe("jwks", false, started);
         Err(last)
     }
 
-    /// `POST /recipe/session/verify`. Connection failures move on to the next host, as the
-    /// SDK's querier does; an HTTP error status does not.
+    /// `POST /recipe/session/verify`.
     pub async fn verify_session(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, CoreError> {
         const PATH: &str = "/recipe/session/verify";
+        let body = serde_json::to_vec(request).map_err(|e| decode(PATH, e))?;
+        let parsed: VerifyReply = self.call("verify", PATH, PATH, Method::Post(&body), Some("session")).await?;
+        let message = parsed.message.unwrap_or_default();
+        match parsed.status.as_str() {
+            "OK" => match parsed.session {
+                Some(session) => Ok(VerifyOutcome::Ok {
+                    session,
+                    access_token: parsed.access_token,
+                }),
+                None => Err(CoreError::Decode {
+                    path: PATH,
+                    message: "OK without session".into(),
+                }),
+            },
+            "UNAUTHORISED" => Ok(VerifyOutcome::Unauthorised { message }),
+            _ => Ok(VerifyOutcome::TryRefresh { message }),
+        }
+    }
+
+    /// `POST /recipe/session/regenerate`: the same session with a new payload (same `exp`).
+    pub async fn regenerate(&self, access_token: &str, user_data_in_jwt: &Map<String, Value>) -> Result<RegenerateOutcome, CoreError> {
+        const PATH: &str = "/recipe/session/regenerate";
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            access_token: &'a str,
+            #[serde(rename = "userDataInJWT")]
+            user_data_in_jwt: &'a Map<String, Value>,
+        }
+        let body = serde_json::to_vec(&Body {
+            access_token,
+            user_data_in_jwt,
+        })
+        .map_err(|e| decode(PATH, e))?;
+        let parsed: RegenerateReply = self.call("regenerate", PATH, PATH, Method::Post(&body), Some("session")).await?;
+        match (parsed.status.as_str(), parsed.session) {
+            ("UNAUTHORISED", _) => Ok(RegenerateOutcome::Unauthorised),
+            ("OK", Some(session)) => Ok(RegenerateOutcome::Ok {
+                session,
+                access_token: parsed.access_token,
+            }),
+            (status, _) => Err(CoreError::Decode {
+                path: PATH,
+                message: format!("status {status}"),
+            }),
+        }
+    }
+
+    /// `GET /user/id`: `None` for an unknown user.
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<CoreUser>, CoreError> {
+        const PATH: &str = "/user/id";
+        let reply: StatusReply = self.call("user", PATH, PATH, Method::Get(&[("userId", user_id)]), None).await?;
+        match reply.status.as_str() {
+            "OK" => reply.user.map(Some).ok_or_else(|| CoreError::Decode {
+                path: PATH,
+                message: "OK without user".into(),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// `GET /recipe/user/email/verify`.
+    pub async fn is_email_verified(&self, recipe_user_id: &str, email: &str) -> Result<bool, CoreError> {
+        const PATH: &str = "/recipe/user/email/verify";
+        let reply: StatusReply = self
+            .call(
+                "email_verify",
+                PATH,
+                PATH,
+                Method::Get(&[("userId", recipe_user_id), ("email", email)]),
+                Some("emailverification"),
+            )
+            .await?;
+        reply.is_verified.ok_or_else(|| CoreError::Decode {
+            path: PATH,
+            message: format!("status {} without isVerified", reply.status),
+        })
+    }
+
+    /// `GET /<tenantId>/recipe/user/roles`.
+    pub async fn roles_for_user(&self, tenant_id: &str, user_id: &str) -> Result<Vec<String>, CoreError> {
+        const PATH: &str = "/<tenantId>/recipe/user/roles";
+        let path = format!("/{tenant_id}/recipe/user/roles");
+        let reply: StatusReply = self
+            .call("user_roles", PATH, &path, Method::Get(&[("userId", user_id)]), Some("userroles"))
+            .await?;
+        reply.roles.ok_or_else(|| CoreError::Decode {
+            path: PATH,
+            message: format!("status {} without roles", reply.status),
+        })
+    }
+
+    /// `GET /recipe/role/permissions`: `None` for an unknown role.
+    pub async fn permissions_for_role(&self, role: &str) -> Result<Option<Vec<String>>, CoreError> {
+        const PATH: &str = "/recipe/role/permissions";
+        let reply: StatusReply = self
+            .call("role_permissions", PATH, PATH, Method::Get(&[("role", role)]), Some("userroles"))
+            .await?;
+        Ok(if reply.status == "OK" { reply.permissions } else { None })
+    }
+
+    /// One call with the SDK querier's rules: the `api-key`, `cdi-version` and `rid` headers,
+    /// and the next host tried when one cannot be reached (an HTTP error status is final).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        label_path: &'static str,
+        path: &str,
+        method: Method<'_>,
+        rid: Option<&'static str>,
+    ) -> Result<T, CoreError> {
+        let started = Instant::now();
+        let result = self.call_hosts(label_path, path, &method, rid).await;
+        self.observe(endpoint, result.is_ok(), started);
+        let body = result?;
+        serde_json::from_slice(&body).map_err(|e| decode(label_path, e))
+    }
+
+    async fn call_hosts(
+        &self,
+        label_path: &'static str,
+        path: &str,
+        method: &Method<'_>,
+        rid: Option<&'static str>,
+    ) -> Result<bytes::Bytes, CoreError> {
         let mut last = CoreError::Unreachable("no core configured".into());
         for host in &self.hosts {
-            let mut builder = self
-                .http
-                .post(format!("{}{PATH}", host.0))
-                .header("cdi-version", CDI_VERSION)
-                .header("rid", "session")
-                .header("content-type", "application/json; charset=utf-8")
-                .json(request);
+            let url = format!("{}{path}", host.0);
+            let mut builder = match method {
+                Method::Get(query) => {
+                    let mut u = url::Url::parse(&url).map_err(|e| CoreError::Unreachable(format!("{url}: {e}")))?;
+                    u.query_pairs_mut().extend_pairs(query.iter());
+                    self.http.get(u)
+                }
+                Method::Post(body) => self
+                    .http
+                    .post(&url)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .body(body.to_vec()),
+            };
+            builder = builder.header("cdi-version", CDI_VERSION);
+            if let Some(rid) = rid {
+                builder = builder.header("rid", rid);
+            }
             if !self.api_key.is_empty() {
                 builder = builder.header("api-key", self.api_key.expose());
             }
             let reply = match builder.send().await {
                 Ok(r) => r,
-                Err(e) if e.is_connect() => {
+                Err(e) if e.is_connect() || e.is_timeout() => {
+                    tracing::warn!(host = %host.0, path = label_path, error = %error_chain(&e), "core host unreachable; trying the next one");
                     last = CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)));
                     continue;
                 }
-                Err(e) => {
-                    return Err(CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e))));
-                }
+                Err(e) => return Err(CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)))),
             };
             if reply.status() != reqwest::StatusCode::OK {
                 return Err(CoreError::Status {
                     status: reply.status().as_u16(),
-                    path: PATH,
+                    path: label_path,
                 });
             }
-            let body = reply.bytes().await.map_err(|e| CoreError::Unreachable(error_chain(&e)))?;
-            let parsed: VerifyReply = serde_json::from_slice(&body).map_err(|e| CoreError::Decode {
-                path: PATH,
-                message: e.to_string(),
-            })?;
-            let message = parsed.message.unwrap_or_default();
-            return match parsed.status.as_str() {
-                "OK" => match parsed.session {
-                    Some(session) => Ok(VerifyOutcome::Ok {
-                        session,
-                        access_token: parsed.access_token,
-                    }),
-                    None => Err(CoreError::Decode {
-                        path: PATH,
-                        message: "OK without session".into(),
-                    }),
-                },
-                "UNAUTHORISED" => Ok(VerifyOutcome::Unauthorised { message }),
-                _ => Ok(VerifyOutcome::TryRefresh { message }),
-            };
+            return reply.bytes().await.map_err(|e| CoreError::Unreachable(error_chain(&e)));
         }
         Err(last)
+    }
+
+    fn observe(&self, endpoint: &'static str, ok: bool, started: Instant) {
+        if let Some(m) = &self.metrics {
+            m.observe_core(endpoint, if ok { "ok" } else { "error" }, started.elapsed());
+        }
+    }
+}
+
+fn decode(path: &'static str, e: serde_json::Error) -> CoreError {
+    CoreError::Decode {
+        path,
+        message: e.to_string(),
     }
 }
 
