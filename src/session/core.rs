@@ -448,6 +448,13 @@ mod tests {
     }
 
     #[test]
+    fn reads_and_writes_user_data_in_jwt_as_the_core_spells_it() {
+        let s: CoreSession =
+            serde_json::from_str(r#"{"handle":"h","userId":"u","userDataInJWT":{"plan":"pro"},"tenantId":"public"}"#).expect("session");
+        assert_eq!(s.user_data_in_jwt.and_then(|m| m.get("plan").cloned()), Some(Value::from("pro")));
+    }
+
+    #[test]
     fn verify_body_matches_node_key_order() {
         let body = serde_json::to_string(&VerifyRequest {
             access_token: "t",
