@@ -137,8 +137,11 @@ pub enum VerifyMode {
 }
 
 pub struct Issuer {
-    dynamic: SigningKey,
-    statik: SigningKey,
+    /// The newest dynamic key signs; retired ones stay in the JWKS, as the core keeps them while
+    /// tokens may still use them.
+    dynamic: std::sync::RwLock<Arc<SigningKey>>,
+    retired: std::sync::RwLock<Vec<Arc<SigningKey>>>,
+    statik: Arc<SigningKey>,
     rogue: SigningKey,
     clock: SharedClock,
     revoked: Mutex<HashSet<String>>,
@@ -166,8 +169,9 @@ impl Issuer {
     pub fn with_clock(clock: SharedClock) -> Result<Arc<Self>, IssuerError> {
         let now = clock.now_ms();
         Ok(Arc::new(Self {
-            dynamic: SigningKey::generate(format!("d-{now}"))?,
-            statik: SigningKey::generate(format!("s-{:032x}", u128::from(now) * 7919))?,
+            dynamic: std::sync::RwLock::new(Arc::new(SigningKey::generate(format!("d-{now}"))?)),
+            retired: std::sync::RwLock::new(Vec::new()),
+            statik: Arc::new(SigningKey::generate(format!("s-{:032x}", u128::from(now) * 7919))?),
             rogue: SigningKey::generate(format!("d-{now}"))?,
             clock,
             revoked: Mutex::new(HashSet::new()),
@@ -185,17 +189,45 @@ impl Issuer {
         }))
     }
 
-    pub fn dynamic_kid(&self) -> &str {
-        &self.dynamic.kid
+    fn current(&self) -> Arc<SigningKey> {
+        match self.dynamic.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn dynamic_kid(&self) -> String {
+        self.current().kid.clone()
+    }
+
+    /// A key rotation as the core does it: a new dynamic key signs from now on, the old one stays
+    /// published. Returns the new kid.
+    pub fn rotate_dynamic_key(&self) -> Result<String, IssuerError> {
+        let n = self.retired.read().map(|r| r.len()).unwrap_or(0) + 1;
+        let fresh = Arc::new(SigningKey::generate(format!("d-{}-{n}", self.clock.now_ms()))?);
+        let kid = fresh.kid.clone();
+        let old = match self.dynamic.write() {
+            Ok(mut k) => std::mem::replace(&mut *k, fresh),
+            Err(_) => return Err(IssuerError::KeyGen),
+        };
+        if let Ok(mut r) = self.retired.write() {
+            r.push(old);
+        }
+        Ok(kid)
     }
 
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.dynamic.jwk(), self.statik.jwk()] })
+        let mut keys = vec![self.current().jwk()];
+        if let Ok(r) = self.retired.read() {
+            keys.extend(r.iter().rev().map(|k| k.jwk()));
+        }
+        keys.push(self.statik.jwk());
+        json!({ "keys": keys })
     }
 
     /// The dynamic key's public JWK (e.g. for HS256-with-the-public-key attacks in tests).
     pub fn public_jwk(&self) -> Value {
-        self.dynamic.jwk()
+        self.current().jwk()
     }
 
     pub fn revoke(&self, session_handle: &str) {
@@ -251,19 +283,18 @@ impl Issuer {
         let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).map_err(|_| IssuerError::Sign)?);
         let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).map_err(|_| IssuerError::Sign)?);
         let input = format!("{h}.{p}");
-        let key = match key {
-            KeyChoice::Dynamic => &self.dynamic,
-            KeyChoice::Static => &self.statik,
-            KeyChoice::Rogue => &self.rogue,
+        let sig = match key {
+            KeyChoice::Dynamic => self.current().sign(input.as_bytes())?,
+            KeyChoice::Static => self.statik.sign(input.as_bytes())?,
+            KeyChoice::Rogue => self.rogue.sign(input.as_bytes())?,
         };
-        let sig = key.sign(input.as_bytes())?;
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
     pub fn header_for(&self, key: KeyChoice, version: u32) -> Value {
         let kid = match key {
-            KeyChoice::Static => &self.statik.kid,
-            KeyChoice::Dynamic | KeyChoice::Rogue => &self.dynamic.kid,
+            KeyChoice::Static => self.statik.kid.clone(),
+            KeyChoice::Dynamic | KeyChoice::Rogue => self.dynamic_kid(),
         };
         json!({"alg": "RS256", "typ": "JWT", "kid": kid, "version": version.to_string()})
     }
@@ -321,11 +352,17 @@ impl Issuer {
     }
 
     /// The signing key of a genuine token (any expiry), or the core's answer refusing it.
-    fn genuine_key(&self, token: &ParsedToken) -> Result<&SigningKey, Value> {
+    fn genuine_key(&self, token: &ParsedToken) -> Result<Arc<SigningKey>, Value> {
+        let current = self.current();
+        let retired = self.retired.read().map(|r| r.clone()).unwrap_or_default();
         let key = match token.kid.as_deref() {
-            Some(k) if k == self.dynamic.kid => &self.dynamic,
-            Some(k) if k == self.statik.kid => &self.statik,
-            _ => return Err(json!({"status": "TRY_REFRESH_TOKEN", "message": "unknown kid"})),
+            Some(k) if k == current.kid => current,
+            Some(k) if k == self.statik.kid => self.statik.clone(),
+            Some(k) => match retired.into_iter().find(|r| r.kid == k) {
+                Some(r) => r,
+                None => return Err(json!({"status": "TRY_REFRESH_TOKEN", "message": "unknown kid"})),
+            },
+            None => return Err(json!({"status": "TRY_REFRESH_TOKEN", "message": "unknown kid"})),
         };
         let jwk = key.jwk();
         let genuine = jsonwebtoken::DecodingKey::from_rsa_components(

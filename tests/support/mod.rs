@@ -204,3 +204,93 @@ pub async fn metrics_text(addr: SocketAddr) -> String {
         .await
         .expect("text")
 }
+
+/// A free loopback port (bound, then released for the caller).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The real binary, `serve`d with a config file written to a scratch directory; stderr (the
+/// JSON log) is collected.
+pub struct Process {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub dir: PathBuf,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// Starts the binary with `toml` (which must not set `[server]` listen addresses) plus env.
+    pub fn serve(name: &str, toml: &str, env: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("session-authorizer-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self::serve_in(dir, toml, env)
+    }
+
+    pub fn serve_in(dir: PathBuf, toml: &str, env: &[(&str, &str)]) -> Self {
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = dir.join("config.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_session-authorizer"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("SESSION_AUTHORIZER__SERVER__HTTP_LISTEN", http.to_string())
+            .env("SESSION_AUTHORIZER__SERVER__GRPC_LISTEN", grpc.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn session-authorizer");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        Self { child, http, dir, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// Waits until `/healthz` answers (the process is up, whatever its readiness).
+    pub async fn wait_up(&self) {
+        for _ in 0..200 {
+            if reqwest::get(self.url("/healthz")).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("session-authorizer did not come up; log:\n{}", self.log().join("\n"));
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
