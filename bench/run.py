@@ -310,7 +310,13 @@ def write_results(r):
         lines.append(r[key]["cmd"])
     lines += [k_a["cmd"], k_g["cmd"], "cargo bench --bench hot_path", "```", "", "## Versions", ""]
     lines += [f"- {k}: {val}" for k, val in v.items()]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    path = ROOT / "bench" / "RESULTS.md"
+    # The soak section comes from bench/soak, run separately: keep it.
+    old = path.read_text() if path.exists() else ""
+    soak = old[old.index("<!-- soak:begin -->"):old.index("<!-- soak:end -->") + len("<!-- soak:end -->")] if "<!-- soak:end -->" in old else ""
+    # Commands are shown relative to the repository root.
+    text = "\n".join(lines).replace(str(ROOT) + "/", "")
+    path.write_text(text + "\n" + ("\n" + soak + "\n" if soak else ""))
     log("wrote bench/RESULTS.md")
     print("\n".join(lines))
 
