@@ -770,3 +770,67 @@ async fn image_command_serves_against_a_core() {
     assert!(metrics.contains("session_authorizer_decisions_total"), "{metrics}");
     drop(child);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Docs: the metrics page and the Grafana dashboard agree with the code
+
+/// `session_authorizer_*` names in a text, histogram series folded onto their metric.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("session_authorizer_") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(name.to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn metrics_doc_and_grafana_dashboard_match_the_code() {
+    let doc = std::fs::read_to_string(repo_path("docs/metrics.md")).expect("docs/metrics.md");
+    let documented: BTreeSet<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `session_authorizer_"))
+        .flat_map(metric_names)
+        .collect();
+    let source = std::fs::read_to_string(repo_path("src/metrics.rs")).expect("src/metrics.rs");
+    // Names registered in src/metrics.rs: `Opts::new("decisions_total", ...)` under the namespace.
+    let registered: BTreeSet<String> = source
+        .split("Opts::new(")
+        .skip(1)
+        .filter_map(|s| s.trim_start().strip_prefix('"')?.split('"').next())
+        .map(|n| format!("session_authorizer_{n}"))
+        .collect();
+    assert_eq!(documented, registered, "docs/metrics.md lists exactly the registered metrics");
+
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("docs/grafana/session-authorizer.json")).expect("dashboard"))
+            .expect("the dashboard is valid JSON");
+    let variables = dashboard["templating"]["list"].as_array().expect("templating");
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"),
+        "a Prometheus datasource variable"
+    );
+    let mut exprs = String::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "panel {}", panel["title"]);
+        for target in panel["targets"].as_array().expect("targets") {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "panel {}", panel["title"]);
+            exprs.push_str(target["expr"].as_str().expect("expr"));
+            exprs.push('\n');
+        }
+    }
+    assert_eq!(metric_names(&exprs), registered, "the dashboard charts every metric, and no other");
+}
