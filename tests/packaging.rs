@@ -9,12 +9,12 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use session_authorizer::config::Settings;
-use support::{StubCore, free_port, repo_path, tool};
+use support::{KillOnDrop, StubCore, free_port, repo_path, tool};
 
 const CHART: &str = "helm/session-authorizer";
 const KUBE_VERSION: &str = "1.31";
@@ -258,15 +258,6 @@ impl Image {
             .chain(cmd)
             .map(|a| self.copied.get(a).map_or_else(|| a.clone(), |p| p.display().to_string()))
             .collect()
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -707,7 +698,7 @@ async fn image_command_serves_against_a_core() {
 
     // `docker run IMAGE` (ENTRYPOINT + CMD)
     let log = tempdir("image-run");
-    let mut child = Killed(
+    let mut child = KillOnDrop(
         command(&img.cmd)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log.0.join("stderr")).expect("log"))
@@ -734,28 +725,21 @@ async fn image_command_serves_against_a_core() {
     }
     assert_eq!(client.get(format!("{base}/healthz")).send().await.expect("healthz").status(), 200);
 
-    let token = support::role_token(&core, &["user"], 3600, "image-1", false);
-    let r = client
-        .get(format!("{base}/forward-auth"))
-        .header("x-forwarded-method", "GET")
-        .header("x-forwarded-uri", "/items")
-        .header("cookie", format!("sAccessToken={token}"))
-        .send()
-        .await
-        .expect("forward-auth");
+    // NGINX-style forward-auth of `GET /items` with a session cookie.
+    let forward_auth = |ttl: i64, handle: &str| {
+        let token = support::role_token(&core, &["user"], ttl, handle, false);
+        client
+            .get(format!("{base}/forward-auth"))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-uri", "/items")
+            .header("cookie", format!("sAccessToken={token}"))
+            .send()
+    };
+    let r = forward_auth(3600, "image-1").await.expect("forward-auth");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers().get("x-user-id").and_then(|v| v.to_str().ok()), Some("user-1"));
-
-    let expired = support::role_token(&core, &["user"], -60, "image-2", false);
-    let r = client
-        .get(format!("{base}/forward-auth"))
-        .header("x-forwarded-method", "GET")
-        .header("x-forwarded-uri", "/items")
-        .header("cookie", format!("sAccessToken={expired}"))
-        .send()
-        .await
-        .expect("forward-auth");
-    assert_eq!(r.status(), 401);
+    let r = forward_auth(-60, "image-2").await.expect("forward-auth");
+    assert_eq!(r.status(), 401, "expired token");
 
     // The gRPC listener is up on the port the environment gave it.
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", grpc)).await.is_ok(), "gRPC listener");

@@ -115,6 +115,16 @@ pub fn tool(name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} not in .cache/tools/env: run scripts/install-test-tools"))
 }
 
+/// A child process killed (and reaped) when dropped, also when an assertion fails.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A free loopback port (free when asked; bind it soon).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
