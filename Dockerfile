@@ -13,8 +13,8 @@
 # SESSION_AUTHORIZER__<SECTION>__<KEY> variables. `docker run IMAGE check-config` validates and
 # prints the effective configuration (secrets redacted). docs/deploy.md has the details.
 #
-# tests/packaging.rs reads the ENTRYPOINT, CMD, ENV, EXPOSE and the config COPY from this file and
-# runs the natively built binary exactly that way, so keep them in the JSON (exec) form.
+# tests/packaging.rs reads ENTRYPOINT, CMD, ENV, EXPOSE, USER and the config COPY from this file
+# and runs the natively built binary exactly that way: keep ENTRYPOINT and CMD in JSON form.
 
 ARG RUST_VERSION=1.95
 
