@@ -1,18 +1,13 @@
 //! `session-authorizer dev`: start the binary, run the curl lines it prints, and see Allow, 401
 //! and 403 (a Deny policy) come back.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::KillOnDrop;
 
 #[test]
 fn dev_mode_prints_working_curl_lines() {
@@ -23,7 +18,7 @@ fn dev_mode_prints_working_curl_lines() {
         .spawn()
         .expect("start dev");
     let stdout = child.stdout.take().expect("stdout");
-    let _guard = Killed(child);
+    let _guard = KillOnDrop(child);
     let mut lines = BufReader::new(stdout).lines();
     let mut banner = Vec::new();
     let mut curls = Vec::new();

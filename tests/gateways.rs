@@ -6,7 +6,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::routing::any;
 use serde_json::{Value, json};
 use session_authorizer::dev::MintOptions;
-use support::{Service, StubCore, repo_path, settings};
+use support::{Service, StubCore, free_port, repo_path, settings, tool};
 
 const CONFIG: &str = r#"
 [headers]
@@ -35,26 +35,6 @@ session = "required"
 "#;
 
 const WEBSITE: &str = "http://localhost:3000";
-
-/// Paths of the proxy binaries: from the environment, else from `.cache/tools/env`.
-fn tool(name: &str) -> String {
-    if let Ok(v) = std::env::var(name) {
-        return v;
-    }
-    let env = std::fs::read_to_string(repo_path(".cache/tools/env")).unwrap_or_else(|_| {
-        panic!("{name} is not set and .cache/tools/env is missing: run scripts/install-test-tools (scripts/test does)")
-    });
-    env.lines()
-        .find_map(|l| l.strip_prefix(&format!("export {name}=")).map(|v| v.trim_matches('"').to_owned()))
-        .unwrap_or_else(|| panic!("{name} not in .cache/tools/env"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 struct Proc {
     child: Child,

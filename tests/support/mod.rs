@@ -101,6 +101,38 @@ pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A tool installed by `scripts/install-test-tools` (ENVOY_BIN, HELM_PYTHON, ...): from the
+/// environment, else from `.cache/tools/env`.
+pub fn tool(name: &str) -> String {
+    if let Ok(v) = std::env::var(name) {
+        return v;
+    }
+    let env = std::fs::read_to_string(repo_path(".cache/tools/env")).unwrap_or_else(|_| {
+        panic!("{name} is not set and .cache/tools/env is missing: run scripts/install-test-tools (scripts/test does)")
+    });
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}=")).map(|v| v.trim_matches('"').to_owned()))
+        .unwrap_or_else(|| panic!("{name} not in .cache/tools/env: run scripts/install-test-tools"))
+}
+
+/// A child process killed (and reaped) when dropped, also when an assertion fails.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (free when asked; bind it soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 /// The real supertokens-node running the docs' Lambda authorizer (tests/oracle/harness.js).
 pub struct Oracle {
     child: Child,
