@@ -237,14 +237,6 @@ pub async fn metrics_text(addr: SocketAddr) -> String {
         .expect("text")
 }
 
-/// A free loopback port (bound, then released for the caller).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// The real binary, `serve`d with a config file written to a scratch directory; stderr (the
 /// JSON log) is collected.
 pub struct Process {
