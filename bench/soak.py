@@ -59,6 +59,10 @@ def main():
     target = 0.7 * sat["rps"]
     # Each connection sends one request, waits for it, then waits delay(): rate = CONNS / (delay + latency).
     delay_ms = max(1, round(CONNS * 1000 / target))
+    # Calibrate once: rate = CONNS / (delay + time per request), so measure that time when paced.
+    trial = wrk_mix(base, fixture_dir, 10, delay_ms)
+    per_request_ms = max(0.0, CONNS * 1000 / trial["rps"] - delay_ms)
+    delay_ms = max(1, round(CONNS * 1000 / target - per_request_ms))
     bench.log(f"saturation {sat['rps']:,.0f} req/s; soak target {target:,.0f} req/s, delay {delay_ms} ms per connection")
     minutes = []
     for i in range(MINUTES):
