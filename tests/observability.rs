@@ -60,7 +60,10 @@ check_database = true
         .expect("mint");
     let client = reqwest::Client::new();
     let authorize = |path: &str, token: Option<&str>| {
-        let headers: Vec<(&str, String)> = token.map(|t| ("cookie", format!("sAccessToken={t}; other=cookie-value-xyz"))).into_iter().collect();
+        let headers: Vec<(&str, String)> = token
+            .map(|t| ("cookie", format!("sAccessToken={t}; other=cookie-value-xyz")))
+            .into_iter()
+            .collect();
         client.post(proc.url("/authorize")).json(&rest_event("GET", path, &headers)).send()
     };
     assert_eq!(authorize("/items/1", Some(&valid)).await.expect("allow").status(), 200);
@@ -95,7 +98,17 @@ check_database = true
         .collect();
     assert_eq!(decisions.len(), 7, "one line per decision:\n{}", log.join("\n"));
     for d in &decisions {
-        for field in ["front_door", "outcome", "user_id", "route", "reason", "latency_us", "method", "timestamp", "level"] {
+        for field in [
+            "front_door",
+            "outcome",
+            "user_id",
+            "route",
+            "reason",
+            "latency_us",
+            "method",
+            "timestamp",
+            "level",
+        ] {
             assert!(d.get(field).is_some(), "decision line without `{field}`: {d}");
         }
     }
@@ -106,22 +119,19 @@ check_database = true
     assert!(outcome("lambda_request", "invalid_claims"));
     assert!(outcome("forward_auth", "allow"));
     assert!(outcome("envoy_http", "try_refresh"));
-    let allow = decisions
-        .iter()
-        .find(|d| d["outcome"] == "allow")
-        .expect("an allow line");
+    let allow = decisions.iter().find(|d| d["outcome"] == "allow").expect("an allow line");
     assert_eq!(allow["user_id"], "user-1");
     assert!(allow["latency_us"].as_u64().is_some());
-    let claims_line = decisions
-        .iter()
-        .find(|d| d["outcome"] == "invalid_claims")
-        .expect("a claims line");
+    let claims_line = decisions.iter().find(|d| d["outcome"] == "invalid_claims").expect("a claims line");
     assert_eq!(claims_line["route"], "/admin/**");
     let refresh = decisions
         .iter()
         .find(|d| d["outcome"] == "try_refresh")
         .expect("a try-refresh line");
-    assert!(refresh["reason"].as_str().is_some_and(|r| !r.is_empty()), "a reason for refusals: {refresh}");
+    assert!(
+        refresh["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "a reason for refusals: {refresh}"
+    );
 
     let whole = log.join("\n");
     for secret in [valid.as_str(), user_only.as_str(), expired.as_str(), API_KEY, "cookie-value-xyz"] {
@@ -135,7 +145,12 @@ check_database = true
     }
 
     // Metrics: every documented family, with its type.
-    let metrics = reqwest::get(proc.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    let metrics = reqwest::get(proc.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     for (name, kind) in [
         ("session_authorizer_decisions_total", "counter"),
         ("session_authorizer_decision_duration_seconds", "histogram"),
