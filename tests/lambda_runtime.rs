@@ -517,8 +517,10 @@ async fn every_event_kind_answers_as_post_authorize() {
         assert!(set_cookie.starts_with("sAccessToken="), "{set_cookie}");
     }
 
-    // One state for the process: the keys were fetched once for all these invocations.
-    assert_eq!(core.issuer.jwks_requests.load(Ordering::SeqCst) - jwks_before, 1);
+    // One state for the process: the keys were fetched once for these ~30 invocations (twice
+    // at most, when the first decision's fetch ends before the init-time refresher looks).
+    let fetches = core.issuer.jwks_requests.load(Ordering::SeqCst) - jwks_before;
+    assert!((1..=2).contains(&fetches), "{fetches} JWKS fetches");
 }
 
 #[tokio::test]
