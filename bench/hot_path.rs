@@ -59,11 +59,7 @@ fn benches(c: &mut Criterion) {
     });
 
     c.bench_function("cached decision, end to end (parse event, decide, render)", |b| {
-        b.to_async(&rt).iter(|| async {
-            let d = lambda::decode(&body, &lambda_settings).expect("decode");
-            let decision = state.authorizer.decide(&d.request).await;
-            lambda::render(&decision, &d.reply, &lambda_settings, 0).body
-        })
+        b.to_async(&rt).iter(|| lambda::authorize(&state, &body))
     });
     c.bench_function("parse the 1.6 KB REST event", |b| {
         b.iter(|| lambda::decode(&body, &lambda_settings).map(|d| d.request.path.len()))

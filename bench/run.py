@@ -5,7 +5,7 @@ Everything runs on this machine in the same run, so figures are compared as rati
 server pinned to CPU 0, load generator to CPU 1 (taskset), loopback only.
 Called by bench/run, which builds and installs what is needed first.
 """
-import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
+import http.server, json, math, os, re, shutil, signal, socket, subprocess, sys, threading, time, urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,7 @@ DURATION = os.environ.get("BENCH_SECONDS", "10")
 UNIQUE = int(os.environ.get("BENCH_UNIQUE", "120000"))
 CONNS = os.environ.get("BENCH_CONNECTIONS", "64")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "20"))
 SERVER_CPU, LOAD_CPU = "0", "1"
 
 procs = []
@@ -44,7 +45,15 @@ def spawn(cmd, env=None, cpu=None, **kw):
 
 def stop(p):
     if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
+        try:
+            # One started in its own session (the fixture, under cargo) goes with its children.
+            leads_group = os.getpgid(p.pid) == p.pid
+        except ProcessLookupError:
+            leads_group = False
+        if leads_group:
+            os.killpg(p.pid, signal.SIGTERM)
+        else:
+            p.send_signal(signal.SIGTERM)
         try:
             p.wait(10)
         except subprocess.TimeoutExpired:
@@ -146,6 +155,158 @@ max_ttl_secs = 3600
     return p, http_port, grpc_port, (time.monotonic() - t0)
 
 
+class RuntimeApi:
+    """A local Lambda Runtime API (AWS's routes and headers) that hands out one event per start
+    and records the first answer: a response, an invocation error or an init error."""
+
+    NEXT = "/2018-06-01/runtime/invocation/next"
+
+    def __init__(self, event):
+        api = self
+        self.event, self.answer, self.answered, self.lock, self.served = event, None, threading.Event(), threading.Lock(), False
+        self.closing = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path != RuntimeApi.NEXT:
+                    return self.reply(404)
+                with api.lock:
+                    first, api.served = not api.served, True
+                if not first:
+                    # The function polls again after answering: hold it until it is stopped.
+                    api.closing.wait(30)
+                    return self.reply(410)
+                deadline = int(time.time() * 1000) + 30000
+                self.reply(200, api.event, [("Content-Type", "application/json"), ("Lambda-Runtime-Aws-Request-Id", "cold-start"),
+                                            ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                                            ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:session-authorizer"),
+                                            ("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")])
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = self.path.rsplit("/", 1)[-1]  # response | error (invocation or init)
+                if not api.answered.is_set():
+                    api.answer = (kind, body)
+                    api.answered.set()
+                self.reply(202)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a stopped function's held poll ends on a closed socket
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.closing.set()
+        self.server.shutdown()
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(q * len(xs)) - 1)]
+
+
+def lambda_cold_starts(core, event_file, n=COLD_STARTS):
+    """Process start to the first answered invocation of `session-authorizer lambda`: a REST event
+    with a valid session cookie, so the JWKS fetch is part of it. No config file: variables only."""
+    event = Path(event_file).read_bytes()
+    cwd = OUT / "lambda"
+    cwd.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for _ in range(n):
+        # A Runtime API per start: a stopped function's last poll can never take the next event.
+        api = RuntimeApi(event)
+        env = {"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}", "AWS_LAMBDA_FUNCTION_NAME": "session-authorizer",
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+               "SESSION_AUTHORIZER__SUPERTOKENS__CONNECTION_URI": core, "RUST_LOG": "warn"}
+        try:
+            t0 = time.monotonic()
+            p = spawn([str(BIN), "lambda"], env=env, cpu=SERVER_CPU, cwd=cwd, stderr=subprocess.DEVNULL)
+            if not api.answered.wait(30):
+                raise RuntimeError("the function did not answer within 30 s")
+            runs.append((time.monotonic() - t0) * 1000)
+            stop(p)
+        finally:
+            api.close()
+        kind, body = api.answer
+        if kind != "response" or not json.loads(body).get("principalId"):
+            raise RuntimeError(f"cold start did not allow: {kind} {body[:200]!r}")
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"n": n, "median_ms": percentile(runs, 0.5), "p90_ms": percentile(runs, 0.9), "min_ms": min(runs), "max_ms": max(runs),
+            "runs_ms": [round(x, 2) for x in runs], "git": git, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+COLD_ROW = "| Lambda cold start:"
+COLD_HEADING = "## Lambda cold start"
+
+
+def cold_start_row(cs):
+    return f"{COLD_ROW} process start to first answered invocation (median of {cs['n']}; p90 {cs['p90_ms']:.1f} ms) | {cs['median_ms']:.1f} ms | (for information) | |"
+
+
+def cold_start_section(cs):
+    return [COLD_HEADING, "",
+            f"`session-authorizer lambda` (release build) started {cs['n']} times under a local Lambda Runtime API "
+            f"(`python3 bench/run.py --lambda-cold-start` measures it alone; `bench/run` with the rest), timed from "
+            f"process start to the first answered invocation: a REST `REQUEST` event with a valid session cookie, so the JWKS fetch from the "
+            f"loopback stub core is included; configuration from environment variables only. Measured {cs['when']} at commit `{cs['git']}`.", "",
+            "| median | p90 | min | max |", "|---|---|---|---|",
+            f"| {cs['median_ms']:.1f} ms | {cs['p90_ms']:.1f} ms | {cs['min_ms']:.1f} ms | {cs['max_ms']:.1f} ms |", "",
+            "Lambda's own part of a cold start (fetching and unpacking the package, starting the execution environment) is not included.", ""]
+
+
+def patch_results_md(cs):
+    """Puts the cold-start row and section into an existing RESULTS.md, leaving the rest as it is."""
+    path = ROOT / "bench" / "RESULTS.md"
+    lines = path.read_text().splitlines()
+    out, skipping = [], False
+    for line in lines:
+        if line.startswith(COLD_HEADING):
+            skipping = True
+            continue
+        if skipping and line.startswith("## "):
+            skipping = False
+        if skipping or line.startswith(COLD_ROW):
+            continue
+        out.append(line)
+    lines, out = out, []
+    for line in lines:
+        if line.startswith("## Commands"):
+            out += cold_start_section(cs)
+        out.append(line)
+        if line.startswith("| start to ready"):
+            out.append(cold_start_row(cs))
+    path.write_text("\n".join(out) + "\n")
+    log("updated the Lambda cold start in bench/RESULTS.md")
+
+
+def start_fixture(unique):
+    fixture_dir = OUT / "fixture"
+    # Its own process group, so that `stop` reaches the fixture: cargo does not pass SIGTERM on.
+    fx = spawn(["cargo", "bench", "--locked", "--bench", "fixture", "--", "--out", str(fixture_dir), "--unique", str(unique)], cwd=ROOT,
+               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    line = fx.stdout.readline()
+    assert line.startswith("READY"), line
+    return fx, fixture_dir, (fixture_dir / "core_uri").read_text().strip()
+
+
 def criterion():
     out = subprocess.run(["cargo", "bench", "--locked", "--bench", "hot_path", "--", "--output-format", "bencher"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     res = {}
@@ -174,11 +335,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     r = {"versions": versions()}
     log("fixture: stub core and tokens (minting %d unique sessions)" % UNIQUE)
-    fixture_dir = OUT / "fixture"
-    fx = spawn(["cargo", "bench", "--locked", "--bench", "fixture", "--", "--out", str(fixture_dir), "--unique", str(UNIQUE)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = fx.stdout.readline()
-    assert line.startswith("READY"), line
-    core = (fixture_dir / "core_uri").read_text().strip()
+    fx, fixture_dir, core = start_fixture(UNIQUE)
     ev = {k: str(fixture_dir / f"{k}.json") for k in ("cached", "expired", "none")}
     token = (fixture_dir / "token.txt").read_text().strip()
 
@@ -189,6 +346,8 @@ def main():
         starts.append(t * 1000)
         stop(p)
     r["start_to_ready_ms"] = sorted(starts)[2]
+    log(f"Lambda cold start ({COLD_STARTS} starts)")
+    r["lambda_cold_start"] = lambda_cold_starts(core, ev["cached"])
 
     p, port, gport, _ = start_server(core)
     base = f"http://127.0.0.1:{port}"
@@ -295,6 +454,7 @@ def write_results(r):
               f"| gRPC `Check` p99 at 1000 req/s | {k_g['p99_ms']:.3f} ms | < 1 ms | {'pass' if k_g['p99_ms'] < 1 else 'FAIL'} |",
               f"| peak RSS with {int(r['rss']['entries'])} cached sessions | {r['rss']['peak_kib'] / 1024:.1f} MiB | < 64 MiB | {'pass' if r['rss']['peak_kib'] < 65536 and r['rss']['entries'] >= 100000 else 'FAIL'} |",
               f"| start to ready (median of 5, JWKS reachable) | {r['start_to_ready_ms']:.1f} ms | < 200 ms | {'pass' if r['start_to_ready_ms'] < 200 else 'FAIL'} |",
+              *([cold_start_row(r["lambda_cold_start"])] if "lambda_cold_start" in r else []),
               "", f"Throughput ratios are medians of {ROUNDS} rounds; in each round the floor and the targets run back to back.",
               "", "## Throughput at saturation (wrk, 1 thread, 64 connections unless noted)", "",
               "| target | req/s (median round) | p50 | p99 | non-200 | req/s per round |", "|---|---|---|---|---|---|"]
@@ -320,10 +480,11 @@ def write_results(r):
               f"RSS at start {r['rss']['start_kib'] / 1024:.1f} MiB; after {r['rss']['fill_requests']:,} requests with unique tokens "
               f"({int(r['rss']['entries']):,} sessions cached) {r['rss']['after_kib'] / 1024:.1f} MiB, peak {r['rss']['peak_kib'] / 1024:.1f} MiB. "
               f"Start to ready: {r['start_to_ready_ms']:.1f} ms.", "",
+              *(cold_start_section(r["lambda_cold_start"]) if "lambda_cold_start" in r else []),
               "## Commands", "", "```", "bench/run", "```", "", "Individual runs (ports vary):", "", "```"]
     for key in ("healthz", "authorize_cached", "forward_auth_cached", "authorize_unique", "node_http"):
         lines.append(r[key]["cmd"])
-    lines += [k_a["cmd"], k_g["cmd"], "cargo bench --bench hot_path", "```", "", "## Versions", ""]
+    lines += [k_a["cmd"], k_g["cmd"], "cargo bench --bench hot_path", "python3 bench/run.py --lambda-cold-start   # the Lambda cold start alone", "```", "", "## Versions", ""]
     lines += [f"- {k}: {val}" for k, val in v.items()]
     path = ROOT / "bench" / "RESULTS.md"
     # The soak section comes from bench/soak, run separately: keep it.
@@ -336,10 +497,35 @@ def write_results(r):
     print("\n".join(lines))
 
 
+def cold_start_only():
+    """Measures the Lambda cold start alone (needs `cargo build --release` and the fixture built),
+    records it in the last run's results.json when there is one, and updates RESULTS.md."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    fx, fixture_dir, core = start_fixture(0)
+    log(f"Lambda cold start ({COLD_STARTS} starts)")
+    cs = lambda_cold_starts(core, fixture_dir / "cached.json")
+    stop(fx)
+    (OUT / "lambda_cold_start.json").write_text(json.dumps(cs, indent=2))
+    results = OUT / "results.json"
+    if results.exists():
+        r = json.load(open(results))
+        r["lambda_cold_start"] = cs
+        results.write_text(json.dumps(r, indent=2))
+    patch_results_md(cs)
+    print("\n".join([cold_start_row(cs), ""] + cold_start_section(cs)))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--report-only"]:
         # Rewrite RESULTS.md from the last run's results.json (e.g. after changing the report).
         write_results(json.load(open(OUT / "results.json")))
+        sys.exit(0)
+    if sys.argv[1:] == ["--lambda-cold-start"]:
+        try:
+            cold_start_only()
+        finally:
+            for p in procs:
+                stop(p)
         sys.exit(0)
     try:
         main()

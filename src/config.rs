@@ -218,12 +218,24 @@ pub enum HttpApiResponse {
     Iam,
 }
 
+/// The `Resource` of an IAM policy answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyResource {
+    /// The event's `methodArn` (`routeArn`): right only when API Gateway does not cache results.
+    Exact,
+    /// `{api}/{stage}/*/*`: one cached policy serves every method and path of the stage, which
+    /// is safe only when the decision does not depend on them (checked by `validate`).
+    Stage,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LambdaSettings {
     pub http_api_response: HttpApiResponse,
     /// Upper bound of AppSync's `ttlOverride` on allow; 0 disables AppSync caching.
     pub appsync_ttl_secs: u64,
+    pub policy_resource: PolicyResource,
 }
 
 impl Default for LambdaSettings {
@@ -231,6 +243,7 @@ impl Default for LambdaSettings {
         Self {
             http_api_response: HttpApiResponse::Simple,
             appsync_ttl_secs: 0,
+            policy_resource: PolicyResource::Exact,
         }
     }
 }
@@ -369,11 +382,53 @@ impl Settings {
             crate::policy::Route::compile(route, &crate::claims::global_validators(st))
                 .map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
         }
+        if self.lambda.policy_resource == PolicyResource::Stage && !self.one_rule_for_every_route() {
+            return Err(ConfigError::invalid(
+                "lambda.policy_resource",
+                "\"stage\" lets API Gateway reuse one cached policy for every method and path, so an allow on one \
+                 route would open the others: it needs no [[routes]], or a first route that matches everything \
+                 (methods = [\"*\"], path = \"/**\"); otherwise keep \"exact\" and turn API Gateway's result cache off",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether every request meets the same route rule, so the decision cannot depend on the
+    /// method or path (the later routes never match after a catch-all).
+    fn one_rule_for_every_route(&self) -> bool {
+        self.routes
+            .first()
+            .is_none_or(|r| r.path == "/**" && r.methods.iter().any(|m| m == "*"))
     }
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_policy_resource_needs_one_rule_for_every_route() {
+        let stage = "[lambda]\npolicy_resource = \"stage\"\n";
+        assert!(Settings::from_toml_str(stage).is_ok());
+        let catch_all = "[[routes]]\npath = \"/**\"\nsession = \"required\"\nclaims = [{ claim = \"st-role\", includes = \"admin\" }]\n[[routes]]\npath = \"/x\"\n";
+        assert!(Settings::from_toml_str(&format!("{stage}{catch_all}")).is_ok());
+        for routes in [
+            "[[routes]]\npath = \"/admin/**\"\nsession = \"required\"\n",
+            "[[routes]]\nmethods = [\"GET\"]\npath = \"/**\"\n",
+        ] {
+            let err = Settings::from_toml_str(&format!("{stage}{routes}")).err().map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains("`lambda.policy_resource`")),
+                "{routes}: {err:?}"
+            );
+            // The default (exact) takes any routes.
+            assert!(Settings::from_toml_str(routes).is_ok());
+        }
+        assert!(Settings::from_toml_str("[lambda]\npolicy_resource = \"any\"\n").is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod refetch;
+pub mod runtime_api;
 pub mod session;
 pub mod startup;
 pub mod state;

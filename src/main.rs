@@ -1,13 +1,15 @@
-//! Command line: `serve` (the default), `dev` (embedded issuer), `check-config`.
+//! Command line: `serve` (the default), `dev` (embedded issuer), `check-config`, `lambda` (the
+//! process is the Lambda function; also chosen when the binary is started as `bootstrap`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use session_authorizer::config::Settings;
 use session_authorizer::dev::{Issuer, MintOptions};
+use session_authorizer::runtime_api::{self, RuntimeApi};
 use session_authorizer::startup::Application;
 use session_authorizer::telemetry;
 
@@ -18,9 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "session-authorizer", version, about = "SuperTokens session authorizer for API gateways")]
 struct Cli {
-    /// Configuration file (TOML); SESSION_AUTHORIZER__<SECTION>__<KEY> variables override it.
-    #[arg(long, global = true, default_value = "config.toml")]
-    config: PathBuf,
+    /// Configuration file (TOML) [default: config.toml]; SESSION_AUTHORIZER__<SECTION>__<KEY>
+    /// variables override it. `lambda` also runs without one unless this option names it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -40,19 +43,63 @@ enum Command {
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Run as the AWS Lambda function itself (Lambda Runtime API): the events and answers of
+    /// POST /authorize, "Unauthorized" as the function error API Gateway turns into a 401.
+    Lambda,
 }
+
+const DEFAULT_CONFIG: &str = "config.toml";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&cli.config).await,
+    let config = cli.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
+    let command = cli
+        .command
+        .unwrap_or_else(|| if started_as_bootstrap() { Command::Lambda } else { Command::Serve });
+    match command {
+        Command::Serve => serve(config).await,
         Command::Dev { listen, grpc_listen } => dev(listen, grpc_listen).await,
-        Command::CheckConfig => check_config(&cli.config),
+        Command::CheckConfig => check_config(config),
+        Command::Lambda => lambda(config, cli.config.is_some()).await,
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
+/// A custom Lambda runtime starts the file named `bootstrap` with no arguments: the binary
+/// itself can be that file, so no shell script runs before it on a cold start.
+fn started_as_bootstrap() -> bool {
+    std::env::args_os()
+        .next()
+        .is_some_and(|arg0| Path::new(&arg0).file_name().is_some_and(|name| name == "bootstrap"))
+}
+
+async fn lambda(config: &Path, must_exist: bool) -> ExitCode {
+    let api = match RuntimeApi::from_env() {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = match runtime_api::init(config, must_exist) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("error: {e}");
+            api.report_init_error(&e).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime_api::run(state).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Lambda runtime stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
     match Settings::load(path, false) {
         Ok(settings) => {
             println!("# {}: valid\n{}", path.display(), settings.to_redacted_toml());
@@ -65,7 +112,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn serve(path: &std::path::Path) -> ExitCode {
+async fn serve(path: &Path) -> ExitCode {
     let settings = match Settings::load(path, false) {
         Ok(s) => s,
         Err(e) => {

@@ -136,6 +136,15 @@ mod tests {
     }
 
     #[test]
+    fn double_star_matches_the_root_too() {
+        // `lambda.policy_resource = "stage"` relies on a `/**` route meeting every path.
+        let p = Policy::new(&[route(&["*"], "/**", SessionRequirement::Required)], &[]).expect("policy");
+        for path in ["/", "", "/a", "/a/b/c?d=1"] {
+            assert_eq!(p.route_for("DELETE", path).session, SessionRequirement::Required, "{path}");
+        }
+    }
+
+    #[test]
     fn rejects_bad_routes() {
         assert!(Route::compile(&route(&["GET"], "admin", SessionRequirement::Optional), &[]).is_err());
         assert!(Route::compile(&route(&[], "/a", SessionRequirement::Optional), &[]).is_err());

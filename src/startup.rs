@@ -117,7 +117,7 @@ impl Application {
 
 /// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
 /// before they expire, so requests rarely wait on a fetch.
-async fn keep_jwks_warm(state: AppState) {
+pub(crate) async fn keep_jwks_warm(state: AppState) {
     let jwks = state.authorizer.jwks.clone();
     let max_age = Duration::from_secs(state.settings.supertokens.jwks_refresh_interval_secs);
     let mut retry = Duration::from_millis(200);

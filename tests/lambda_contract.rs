@@ -322,3 +322,33 @@ async fn not_ready_while_the_core_is_unreachable() {
         401
     );
 }
+
+#[tokio::test]
+async fn stage_policy_resource_covers_every_method_and_path() {
+    // For API Gateway's result cache: one cached policy must cover every route it is reused on.
+    let core = StubCore::start().await;
+    let svc = Service::start(settings(
+        &core.uri(),
+        "[lambda]\npolicy_resource = \"stage\"\nhttp_api_response = \"iam\"\n",
+    ))
+    .await;
+    let token = roles(&core, &["user"], 3600);
+    let stage = format!("{}/*/*", support::METHOD_ARN_PREFIX);
+    let events = [
+        rest_event("GET", "/items/1", &[("cookie", format!("sAccessToken={token}"))]),
+        rest_event("POST", "/", &[]),
+        json!({"type": "TOKEN", "authorizationToken": token, "methodArn": format!("{}/DELETE/a/b/c", support::METHOD_ARN_PREFIX)}),
+    ];
+    for event in &events {
+        let (status, body) = svc.authorize(event).await;
+        assert_eq!(status, 200, "{event}");
+        assert_eq!(body["policyDocument"]["Statement"][0]["Resource"], stage, "{event}");
+    }
+    let (_, body) = svc
+        .authorize(&v2_event(&[format!("sAccessToken={token}")], json!({}), "/items"))
+        .await;
+    assert_eq!(
+        body["policyDocument"]["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*/*"
+    );
+}

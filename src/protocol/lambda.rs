@@ -3,6 +3,9 @@
 //!
 //! Events are read with borrowed, typed serde structs holding only the fields a decision needs;
 //! responses are written in the exact shape of the SuperTokens docs' Node handler.
+//!
+//! `authorize` is the one entry point: `POST /authorize` and the Lambda Runtime API loop
+//! (`session-authorizer lambda`) both call it and differ only in how they carry a refusal.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,8 +14,9 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::claims::invalid_claim_body;
-use crate::config::{HttpApiResponse, LambdaSettings};
+use crate::config::{HttpApiResponse, LambdaSettings, PolicyResource};
 use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -24,6 +28,31 @@ pub enum EventError {
     Unrecognised,
     #[error("{kind} event is missing `{field}`")]
     Missing { kind: &'static str, field: &'static str },
+}
+
+/// Why an invocation gets no response object. Over HTTP each is a status code; under the Lambda
+/// Runtime API each is a function error whose message is this `Display`.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// Not an authorizer event (HTTP 400).
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// TRY_REFRESH_TOKEN or UNAUTHORISED. API Gateway answers 401 only when a Lambda fails with
+    /// exactly this message, so it must never change.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The core failed, or the answer could not be written: fail closed (HTTP 500; any other
+    /// function error is API Gateway's 500 too).
+    #[error("Internal server error")]
+    Internal,
+}
+
+/// One authorizer invocation: the event in, the contract's response object (JSON text) out.
+pub async fn authorize(state: &AppState, event: &[u8]) -> Result<String, Refusal> {
+    let settings = &state.settings.lambda;
+    let decoded = decode(event, settings)?;
+    let decision = state.authorizer.decide(&decoded.request).await;
+    render(&decision, &decoded.reply, settings, state.clock.now_ms())
 }
 
 /// A string borrowed from the request body when it has no escapes (serde's own `Cow` impl
@@ -172,6 +201,23 @@ fn split_method_arn(arn: &str) -> Option<(&str, String)> {
     Some((verb, format!("/{path}")))
 }
 
+/// The `Resource` of the policy statement. API Gateway caches the whole policy per identity
+/// source and applies it to every method and path the authorizer guards, so a cached policy on
+/// the exact ARN denies the next path; `Stage` covers them all. An ARN without api and stage
+/// keeps the exact value: narrower fails closed.
+fn policy_resource(arn: Cow<'_, str>, mode: PolicyResource) -> String {
+    match mode {
+        PolicyResource::Exact => arn.into_owned(),
+        PolicyResource::Stage => {
+            let mut parts = arn.splitn(3, '/');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(api), Some(stage), Some(_)) if !api.is_empty() && !stage.is_empty() => format!("{api}/{stage}/*/*"),
+                _ => arn.into_owned(),
+            }
+        }
+    }
+}
+
 pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'a>, EventError> {
     let ev: RawEvent<'_> = serde_json::from_slice(body)?;
     let is_v2 = ev.version.as_deref() == Some("2.0");
@@ -198,7 +244,7 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
         let reply = match settings.http_api_response {
             HttpApiResponse::Simple => Reply::Simple,
             HttpApiResponse::Iam => Reply::Policy {
-                resource: route_arn.into_owned(),
+                resource: policy_resource(route_arn, settings.policy_resource),
             },
         };
         return Ok(Decoded {
@@ -219,7 +265,7 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
             Ok(Decoded {
                 request,
                 reply: Reply::Policy {
-                    resource: arn.into_owned(),
+                    resource: policy_resource(arn, settings.policy_resource),
                 },
             })
         }
@@ -240,7 +286,7 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
             Ok(Decoded {
                 request,
                 reply: Reply::Policy {
-                    resource: arn.into_owned(),
+                    resource: policy_resource(arn, settings.policy_resource),
                 },
             })
         }
@@ -346,17 +392,12 @@ struct Context<'a> {
     session_handle: Option<&'a str>,
 }
 
-/// The HTTP answer of `/authorize`: status and JSON body.
-pub struct Rendered {
-    pub status: u16,
-    pub body: String,
-}
-
+/// The body `POST /authorize` sends with its 401, as API Gateway does.
 pub const UNAUTHORIZED_BODY: &str = r#"{"message":"Unauthorized"}"#;
-const INTERNAL_BODY: &str = r#"{"message":"Internal server error"}"#;
+pub const INTERNAL_BODY: &str = r#"{"message":"Internal server error"}"#;
 
 /// Maps a decision onto the contract of the event it answers.
-pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Rendered {
+pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Result<String, Refusal> {
     let (allow, principal, mut context) = match decision {
         Decision::Allow { session, effects } => (true, &*session.user_id, allow_context(session, &effects.set_cookies)),
         Decision::Anonymous => (
@@ -376,18 +417,8 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
                 ..Default::default()
             },
         ),
-        Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => {
-            return Rendered {
-                status: 401,
-                body: UNAUTHORIZED_BODY.into(),
-            };
-        }
-        Decision::Error { .. } => {
-            return Rendered {
-                status: 500,
-                body: INTERNAL_BODY.into(),
-            };
-        }
+        Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => return Err(Refusal::Unauthorized),
+        Decision::Error { .. } => return Err(Refusal::Internal),
     };
     let body = match reply {
         Reply::Policy { resource } => serde_json::to_string(&PolicyResponse {
@@ -419,13 +450,7 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
             })
         }
     };
-    match body {
-        Ok(body) => Rendered { status: 200, body },
-        Err(_) => Rendered {
-            status: 500,
-            body: INTERNAL_BODY.into(),
-        },
-    }
+    body.map_err(|_| Refusal::Internal)
 }
 
 fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String]) -> Context<'a> {
@@ -480,8 +505,28 @@ mod tests {
     }
 
     #[test]
-    fn unauthorized_is_a_401() {
+    fn refusals_carry_the_exact_messages() {
         let r = render(&Decision::TryRefresh { reason: String::new() }, &Reply::Simple, &settings(), 0);
-        assert_eq!((r.status, r.body.as_str()), (401, UNAUTHORIZED_BODY));
+        assert_eq!(r.err().map(|e| e.to_string()).as_deref(), Some("Unauthorized"));
+        let r = render(&Decision::Error { reason: String::new() }, &Reply::AppSync, &settings(), 0);
+        assert!(matches!(r, Err(Refusal::Internal)));
+    }
+
+    #[test]
+    fn stage_resource_covers_every_method_and_path() {
+        let stage = |arn: &str| policy_resource(Cow::Borrowed(arn), PolicyResource::Stage);
+        assert_eq!(
+            stage("arn:aws:execute-api:us-east-1:123:abc/prod/GET/items/1"),
+            "arn:aws:execute-api:us-east-1:123:abc/prod/*/*"
+        );
+        assert_eq!(
+            stage("arn:aws:execute-api:r:a:abc/$default/POST/"),
+            "arn:aws:execute-api:r:a:abc/$default/*/*"
+        );
+        // Not an execute-api ARN we understand: keep it exact (narrower, so it fails closed).
+        assert_eq!(stage("arn:x"), "arn:x");
+        assert_eq!(stage("arn:x/prod"), "arn:x/prod");
+        let exact = policy_resource(Cow::Borrowed("arn:x/prod/GET/a"), PolicyResource::Exact);
+        assert_eq!(exact, "arn:x/prod/GET/a");
     }
 }

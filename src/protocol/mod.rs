@@ -48,7 +48,7 @@ async fn overload_response(err: BoxError) -> Response {
     } else if err.is::<tower::load_shed::error::Overloaded>() {
         json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"overloaded, retry later"}"#.into())
     } else {
-        json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal server error"}"#.into())
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, lambda::INTERNAL_BODY.into())
     }
 }
 
@@ -59,18 +59,15 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
     r
 }
 
-/// `POST /authorize`: the Lambda authorizer contract.
+/// `POST /authorize`: the Lambda authorizer contract, with each refusal as its status code.
 async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
-    let lambda = &state.settings.lambda;
-    let decoded = match lambda::decode(&body, lambda) {
-        Ok(d) => d,
-        Err(e) => {
+    match lambda::authorize(&state, &body).await {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(lambda::Refusal::Event(e)) => {
             let body = serde_json::json!({ "message": e.to_string() }).to_string();
-            return json_response(StatusCode::BAD_REQUEST, body);
+            json_response(StatusCode::BAD_REQUEST, body)
         }
-    };
-    let decision = state.authorizer.decide(&decoded.request).await;
-    let rendered = lambda::render(&decision, &decoded.reply, lambda, state.clock.now_ms());
-    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, rendered.body)
+        Err(lambda::Refusal::Unauthorized) => json_response(StatusCode::UNAUTHORIZED, lambda::UNAUTHORIZED_BODY.into()),
+        Err(lambda::Refusal::Internal) => json_response(StatusCode::INTERNAL_SERVER_ERROR, lambda::INTERNAL_BODY.into()),
+    }
 }
