@@ -418,7 +418,20 @@ impl Issuer {
             }
         }
         payload.insert("iat".into(), json!(now_ms / 1000));
-        let exp_ms = token.expiry_ms() as u64;
+        self.reissue(&token, &key, payload, session, token.expiry_ms() as u64, "UNAUTHORISED")
+    }
+
+    /// The core's answer carrying a new token: the old header, signed by the key of the old one.
+    fn reissue(
+        &self,
+        token: &ParsedToken,
+        key: &SigningKey,
+        payload: Map<String, Value>,
+        session: Value,
+        expiry_ms: u64,
+        failure: &str,
+    ) -> Value {
+        let now_ms = self.clock.now_ms();
         let signing = if key.kid == self.statik.kid {
             KeyChoice::Static
         } else {
@@ -426,9 +439,9 @@ impl Issuer {
         };
         match self.sign_raw(&Value::Object(token.header.clone()), &Value::Object(payload), signing) {
             Ok(new_token) => {
-                json!({"status": "OK", "session": session, "accessToken": {"token": new_token, "expiry": exp_ms, "createdTime": now_ms}})
+                json!({"status": "OK", "session": session, "accessToken": {"token": new_token, "expiry": expiry_ms, "createdTime": now_ms}})
             }
-            Err(_) => json!({"status": "UNAUTHORISED", "message": "signing failed"}),
+            Err(_) => json!({"status": failure, "message": "signing failed"}),
         }
     }
 
@@ -489,17 +502,7 @@ impl Issuer {
         payload.insert("iat".into(), json!(now_ms / 1000));
         let exp = now_ms / 1000 + self.access_token_validity_secs;
         payload.insert("exp".into(), json!(exp));
-        let signing = if key.kid == self.statik.kid {
-            KeyChoice::Static
-        } else {
-            KeyChoice::Dynamic
-        };
-        match self.sign_raw(&Value::Object(token.header.clone()), &Value::Object(payload), signing) {
-            Ok(new_token) => {
-                json!({"status": "OK", "session": session, "accessToken": {"token": new_token, "expiry": exp * 1000, "createdTime": now_ms}})
-            }
-            Err(_) => json!({"status": "TRY_REFRESH_TOKEN", "message": "signing failed"}),
-        }
+        self.reissue(&token, &key, payload, session, exp * 1000, "TRY_REFRESH_TOKEN")
     }
 }
 

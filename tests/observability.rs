@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use session_authorizer::dev::MintOptions;
-use support::{Process, StubCore, rest_event};
+use support::{Process, StubCore, rest_event, role_token};
 
 const API_KEY: &str = "core-api-key-never-logged-7f3a";
 
@@ -41,23 +41,9 @@ check_database = true
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut claims = Map::new();
-    claims.insert("st-role".into(), json!({"v": ["user"], "t": 0}));
     let valid = core.issuer.mint(&MintOptions::default()).expect("mint");
-    let user_only = core
-        .issuer
-        .mint(&MintOptions {
-            claims,
-            ..Default::default()
-        })
-        .expect("mint");
-    let expired = core
-        .issuer
-        .mint(&MintOptions {
-            ttl_secs: -10,
-            ..Default::default()
-        })
-        .expect("mint");
+    let user_only = role_token(&core, &["user"], 3600, "session-1", false);
+    let expired = role_token(&core, &[], -10, "session-1", false);
     let client = reqwest::Client::new();
     let authorize = |path: &str, token: Option<&str>| {
         let headers: Vec<(&str, String)> = token
