@@ -48,8 +48,9 @@ def bad_answers(m):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     fixture_dir = OUT / "soak-fixture"
+    # Its own process group, so that `stop` reaches the fixture under cargo.
     fx = bench.spawn(["cargo", "bench", "--locked", "--bench", "fixture", "--", "--out", str(fixture_dir), "--unique", "20000"],
-                     cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                     cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert fx.stdout.readline().startswith("READY")
     core = (fixture_dir / "core_uri").read_text().strip()
     p, port, _, _ = bench.start_server(core)
