@@ -12,6 +12,7 @@ pub mod dev;
 pub mod metrics;
 pub mod policy;
 pub mod protocol;
+pub mod server;
 pub mod session;
 pub mod startup;
 pub mod state;

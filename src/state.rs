@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
     pub identity: Arc<IdentityHeaders>,
+    /// Requests in flight on both listeners (`server.max_concurrency` permits).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The core's JWKS, counted in `jwks_fetch_total`.
@@ -88,12 +90,16 @@ impl AppState {
             metrics: metrics.clone(),
         });
         let identity = Arc::new(IdentityHeaders::from_settings(&settings));
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Ok(Self {
             settings: Arc::new(settings),
             authorizer,
             metrics,
             clock,
             identity,
+            in_flight,
         })
     }
 

@@ -11,6 +11,7 @@ pub mod proxy;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -18,15 +19,18 @@ use axum::{BoxError, Router};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
+    // One in-flight budget for every route (and the gRPC listener): `Router::layer` builds the
+    // layer once per route, so a per-layer limit would multiply it by the number of routes.
     let limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overload_response))
         .load_shed()
-        .concurrency_limit(server.max_concurrency.max(1))
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(state.in_flight.clone()))
         .timeout(Duration::from_millis(server.request_timeout_ms.max(1)));
     Router::new()
         .route("/authorize", post(authorize))
@@ -60,7 +64,22 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 /// `POST /authorize`: the Lambda authorizer contract.
-async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
+async fn authorize(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "request body is larger than {} bytes (server.max_body_bytes)",
+                    state.settings.server.max_body_bytes
+                )
+            } else {
+                rejection.body_text()
+            };
+            return json_response(status, serde_json::json!({ "message": message }).to_string());
+        }
+    };
     let lambda = &state.settings.lambda;
     let decoded = match lambda::decode(&body, lambda) {
         Ok(d) => d,
