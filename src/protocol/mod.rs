@@ -11,8 +11,7 @@ pub mod proxy;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
@@ -64,20 +63,27 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 /// `POST /authorize`: the Lambda authorizer contract.
-async fn authorize(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
+async fn authorize(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let limit = state.settings.server.max_body_bytes;
+    let too_large = || {
+        let message = format!("request body is larger than {limit} bytes (server.max_body_bytes)");
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, serde_json::json!({ "message": message }).to_string())
+    };
+    // A declared length over the limit is refused before waiting for a body that may never come.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = match Bytes::from_request(request, &()).await {
         Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large(),
         Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!(
-                    "request body is larger than {} bytes (server.max_body_bytes)",
-                    state.settings.server.max_body_bytes
-                )
-            } else {
-                rejection.body_text()
-            };
-            return json_response(status, serde_json::json!({ "message": message }).to_string());
+            let message = rejection.body_text();
+            return json_response(rejection.status(), serde_json::json!({ "message": message }).to_string());
         }
     };
     let lambda = &state.settings.lambda;
