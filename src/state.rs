@@ -58,15 +58,29 @@ impl JwksSource for MeteredJwks {
 
 impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
+        Self::build(settings, clock, |core, metrics| MeteredJwks {
+            core: core.clone(),
+            metrics: metrics.clone(),
+        })
+    }
+
+    /// The state with keys from `jwks` instead of the core's JWKS endpoint (the fuzz targets
+    /// decide offline with a fixed key set); the core is still called where the SDK would.
+    pub fn with_jwks_source(settings: Settings, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
+        Self::build(settings, clock, |_, _| jwks)
+    }
+
+    fn build<S: JwksSource>(
+        settings: Settings,
+        clock: SharedClock,
+        source: impl FnOnce(&CoreClient, &Arc<Metrics>) -> S,
+    ) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
         let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?;
         let metrics = Arc::new(Metrics::new()?);
         let jwks = Arc::new(JwksCache::new(
-            MeteredJwks {
-                core: core.clone(),
-                metrics: metrics.clone(),
-            },
+            source(&core, &metrics),
             clock.clone(),
             JwksPolicy {
                 max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
