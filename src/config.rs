@@ -14,6 +14,9 @@ use crate::claims::ValidatorSpec;
 /// Prefix of every environment override; `__` separates the section from the key.
 pub const ENV_PREFIX: &str = "SESSION_AUTHORIZER__";
 
+/// The smallest `server.max_header_bytes` (hyper's minimum HTTP/1 buffer).
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration: {0}")]
@@ -54,8 +57,16 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Requests that take longer are answered 503 rather than left hanging.
     pub request_timeout_ms: u64,
-    /// Requests in flight at once; above it new ones are shed with 503.
+    /// Requests in flight at once, HTTP and gRPC together; above it new ones are shed (503,
+    /// gRPC `RESOURCE_EXHAUSTED`).
     pub max_concurrency: usize,
+    /// An HTTP/1 client must send a whole request head within this time (counted from the
+    /// connection's first byte wait, and again for each keep-alive request), else it is closed.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers) accepted on HTTP/1, and largest header
+    /// list on HTTP/2; larger ones get 431. A gRPC `Check` message may carry this plus
+    /// `max_body_bytes`.
+    pub max_header_bytes: usize,
     /// Log format: "json" (default, one object per line) or "text".
     pub log_format: String,
 }
@@ -68,6 +79,8 @@ impl Default for ServerSettings {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 5_000,
             max_concurrency: 4_096,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
             log_format: "json".into(),
         }
     }
@@ -374,6 +387,21 @@ impl Settings {
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be above 0"));
+        }
+        // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.
+        if self.server.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(ConfigError::invalid(
+                "server.max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            ));
+        }
+        for (key, value) in [
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            ("server.header_read_timeout_ms", self.server.header_read_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
         }
         if !matches!(self.server.log_format.as_str(), "json" | "text") {
             return Err(ConfigError::invalid("server.log_format", "must be json or text"));

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod protocol;
 pub mod refetch;
 pub mod runtime_api;
+pub mod server;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -13,6 +12,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::protocol::router;
+use crate::server::ConnectionLimits;
 use crate::state::{AppState, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,16 @@ impl Application {
             let _ = rx.wait_for(|s| *s).await;
         };
         let (reflection_v1, reflection_v1alpha) = crate::protocol::envoy_grpc::reflection();
+        let server = &self.state.settings.server;
         let grpc = tonic::transport::Server::builder()
+            // The same limits as HTTP: one in-flight budget shared by both listeners (shed with
+            // RESOURCE_EXHAUSTED, never queued), the request timeout (CANCELLED), the header list.
+            .load_shed(true)
+            .timeout(Duration::from_millis(server.request_timeout_ms.max(1)))
+            .http2_max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                self.state.in_flight.clone(),
+            ))
             .add_service(crate::protocol::envoy_grpc::service(self.state.clone()))
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
@@ -93,11 +102,9 @@ impl Application {
                 stopped(stop_rx.clone()),
             );
         let grpc = tokio::spawn(grpc);
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let http = axum::serve(listener, router(self.state.clone())).with_graceful_shutdown(stopped(stop_rx));
-        let http = tokio::spawn(async move { http.await });
+        let limits = ConnectionLimits::from_settings(&self.state.settings.server);
+        let http = crate::server::serve(self.listener, router(self.state.clone()), limits, stopped(stop_rx));
+        let http = tokio::spawn(http);
         shutdown.await;
         let _ = stop_tx.send(true);
         let (http_result, grpc_result) = (http.await, grpc.await);

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
     pub identity: Arc<IdentityHeaders>,
+    /// Requests in flight on both listeners (`server.max_concurrency` permits).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The core's JWKS, counted in `jwks_fetch_total`.
@@ -56,15 +58,29 @@ impl JwksSource for MeteredJwks {
 
 impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
+        Self::build(settings, clock, |core, metrics| MeteredJwks {
+            core: core.clone(),
+            metrics: metrics.clone(),
+        })
+    }
+
+    /// The state with keys from `jwks` instead of the core's JWKS endpoint (the fuzz targets
+    /// decide offline with a fixed key set); the core is still called where the SDK would.
+    pub fn with_jwks_source(settings: Settings, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
+        Self::build(settings, clock, |_, _| jwks)
+    }
+
+    fn build<S: JwksSource>(
+        settings: Settings,
+        clock: SharedClock,
+        source: impl FnOnce(&CoreClient, &Arc<Metrics>) -> S,
+    ) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
         let metrics = Arc::new(Metrics::new()?);
         let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?.with_metrics(metrics.clone());
         let jwks = Arc::new(JwksCache::new(
-            MeteredJwks {
-                core: core.clone(),
-                metrics: metrics.clone(),
-            },
+            source(&core, &metrics),
             clock.clone(),
             JwksPolicy {
                 max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
@@ -95,12 +111,16 @@ impl AppState {
             db_checks,
         });
         let identity = Arc::new(IdentityHeaders::from_settings(&settings));
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Ok(Self {
             settings: Arc::new(settings),
             authorizer,
             metrics,
             clock,
             identity,
+            in_flight,
         })
     }
 

@@ -25,8 +25,13 @@ pub struct CheckService {
     state: AppState,
 }
 
+/// The Check service; a message may carry the original request's headers and (with Envoy's
+/// `with_request_body`) its body, so it is bounded by `max_header_bytes + max_body_bytes`
+/// (larger ones get `OUT_OF_RANGE` before any decoding work).
 pub fn service(state: AppState) -> AuthorizationServer<CheckService> {
-    AuthorizationServer::new(CheckService { state })
+    let server = &state.settings.server;
+    let limit = server.max_header_bytes.saturating_add(server.max_body_bytes);
+    AuthorizationServer::new(CheckService { state }).max_decoding_message_size(limit)
 }
 
 /// The request headers Envoy sent: the `headers` map, or `header_map` with `encode_raw_headers`.

@@ -28,6 +28,22 @@ pub enum EventError {
     Unrecognised,
     #[error("{kind} event is missing `{field}`")]
     Missing { kind: &'static str, field: &'static str },
+    #[error("not a Lambda authorizer event: the body is {0}, not a JSON object")]
+    NotAnObject(&'static str),
+}
+
+/// What a JSON text is, from its first significant byte, when that is not an object (serde's
+/// derived structs would also read an array positionally, which no gateway sends).
+fn non_object_kind(body: &[u8]) -> Option<&'static str> {
+    let first = body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    match first {
+        b'[' => Some("an array"),
+        b'"' => Some("a string"),
+        b't' | b'f' => Some("a boolean"),
+        b'n' => Some("null"),
+        b'-' | b'0'..=b'9' => Some("a number"),
+        _ => None,
+    }
 }
 
 /// Why an invocation gets no response object. Over HTTP each is a status code; under the Lambda
@@ -219,6 +235,9 @@ fn policy_resource(arn: Cow<'_, str>, mode: PolicyResource) -> String {
 }
 
 pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'a>, EventError> {
+    if let Some(kind) = non_object_kind(body) {
+        return Err(EventError::NotAnObject(kind));
+    }
     let ev: RawEvent<'_> = serde_json::from_slice(body)?;
     let is_v2 = ev.version.as_deref() == Some("2.0");
     let kind = ev.kind.as_deref();
@@ -496,6 +515,10 @@ mod tests {
     fn errors_name_the_problem() {
         assert!(matches!(decode(b"{", &settings()), Err(EventError::Json(_))));
         assert!(matches!(decode(b"{}", &settings()), Err(EventError::Unrecognised)));
+        // An array would fill the event's fields positionally; it is refused as the wrong shape.
+        let positional = br#"["REQUEST", null, "arn:aws:execute-api:r:a:api/prod/GET/x"]"#;
+        assert!(matches!(decode(positional, &settings()), Err(EventError::NotAnObject("an array"))));
+        assert!(matches!(decode(b" \n\t-1", &settings()), Err(EventError::NotAnObject("a number"))));
         let e = decode(br#"{"type":"REQUEST"}"#, &settings()).err().expect("missing");
         assert_eq!(e.to_string(), "REQUEST event is missing `methodArn`");
         assert!(matches!(

@@ -11,22 +11,25 @@ pub mod proxy;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
+    // One in-flight budget for every route (and the gRPC listener): `Router::layer` builds the
+    // layer once per route, so a per-layer limit would multiply it by the number of routes.
     let limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overload_response))
         .load_shed()
-        .concurrency_limit(server.max_concurrency.max(1))
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(state.in_flight.clone()))
         .timeout(Duration::from_millis(server.request_timeout_ms.max(1)));
     Router::new()
         .route("/authorize", post(authorize))
@@ -60,7 +63,29 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 /// `POST /authorize`: the Lambda authorizer contract, with each refusal as its status code.
-async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
+async fn authorize(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let limit = state.settings.server.max_body_bytes;
+    let too_large = || {
+        let message = format!("request body is larger than {limit} bytes (server.max_body_bytes)");
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, serde_json::json!({ "message": message }).to_string())
+    };
+    // A declared length over the limit is refused before waiting for a body that may never come.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large(),
+        Err(rejection) => {
+            let message = rejection.body_text();
+            return json_response(rejection.status(), serde_json::json!({ "message": message }).to_string());
+        }
+    };
     match lambda::authorize(&state, &body).await {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(lambda::Refusal::Event(e)) => {

@@ -139,6 +139,43 @@ mod tests {
         );
     }
 
+    /// Median time of `f` over several runs.
+    fn median_time(mut f: impl FnMut() -> bool) -> std::time::Duration {
+        let mut times: Vec<_> = (0..15)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                std::hint::black_box(f());
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    /// How much faster a mismatch in the first byte is found than one in the last byte, for
+    /// `eq` on two 1 MiB values (the length magnifies any early exit).
+    fn early_exit_ratio(eq: impl Fn(&str, &str) -> bool) -> f64 {
+        let expected = "a".repeat(1 << 20);
+        let first = format!("b{}", &expected[1..]);
+        let last = format!("{}b", &expected[1..]);
+        let t_first = median_time(|| eq(std::hint::black_box(&expected), std::hint::black_box(&first)));
+        let t_last = median_time(|| eq(std::hint::black_box(&expected), std::hint::black_box(&last)));
+        t_first.as_secs_f64() / t_last.as_secs_f64().max(1e-9)
+    }
+
+    #[test]
+    fn via_token_compare_is_constant_time() {
+        // The harness can see an early exit: a plain `==` (memcmp) stops at the first difference.
+        let plain = early_exit_ratio(|a, b| a == b);
+        assert!(plain < 0.2, "control: `==` should exit early, ratio {plain:.4}");
+        // check_via_token reads every byte whatever the first difference (subtle's ct_eq).
+        let ours = early_exit_ratio(|a, b| check_via_token(Some(a), Some(b)).is_ok());
+        assert!(
+            (0.5..2.0).contains(&ours),
+            "anti-CSRF comparison time depends on where the values differ: ratio {ours:.4}"
+        );
+    }
+
     #[test]
     fn via_token_checks() {
         assert_eq!(check_via_token(Some("x"), Some("x")), Ok(()));

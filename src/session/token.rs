@@ -13,9 +13,15 @@ const LEGACY_HEADERS: [&str; 2] = [
 ];
 /// A header without `version` is read as this one.
 const LATEST_UNVERSIONED: u64 = 3;
+/// Longer candidates are not considered tokens (they count as absent, like any that fails to
+/// parse). Browsers cap a cookie at 4 KiB and the core mints well under that; the bound keeps
+/// an attacker's 60 KiB header from costing a base64 and JSON parse on every request.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenParseError {
+    #[error("longer than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
     #[error("not three dot-separated segments")]
     Segments,
     #[error("header is not a JSON object")]
@@ -45,6 +51,9 @@ pub struct ParsedToken {
 
 impl ParsedToken {
     pub fn parse(raw: &str) -> Result<Self, TokenParseError> {
+        if raw.len() > MAX_TOKEN_BYTES {
+            return Err(TokenParseError::TooLarge);
+        }
         let mut parts = raw.split('.');
         let (Some(h), Some(p), Some(_s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(TokenParseError::Segments);
@@ -330,6 +339,28 @@ mod tests {
         assert_eq!(node_base64_decode("a G\nk"), b"hi");
         assert_eq!(node_base64_decode("-_-_"), vec![0xfb, 0xff, 0xbf]);
         assert_eq!(node_base64_decode("+/+/"), vec![0xfb, 0xff, 0xbf]);
+    }
+
+    #[test]
+    fn oversized_candidates_are_not_tokens() {
+        let t = token(json!({"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}), v5_payload());
+        // The signature segment is not decoded here: pad it to exactly the bound, then one past.
+        let at_bound = format!("{t}{}", "A".repeat(MAX_TOKEN_BYTES - t.len()));
+        assert!(ParsedToken::parse(&at_bound).is_ok());
+        let over = format!("{at_bound}A");
+        assert_eq!(ParsedToken::parse(&over).err(), Some(TokenParseError::TooLarge));
+    }
+
+    #[test]
+    fn duplicate_keys_read_like_json_parse() {
+        // JSON.parse (the SDK) keeps the last duplicate; so must we, in header and payload alike,
+        // or the two could disagree on `alg` or `sub` of the same bytes.
+        let h = r#"{"alg":"none","typ":"JWT","kid":"d-1","version":"5","alg":"RS256"}"#;
+        let p = r#"{"sub":"victim","exp":2,"iat":1,"rsub":"u","sessionHandle":"h","refreshTokenHash1":"r","sub":"u"}"#;
+        let raw = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p));
+        let t = ParsedToken::parse(&raw).expect("parse");
+        assert_eq!(t.header.get("alg"), Some(&json!("RS256")));
+        assert_eq!(t.user_id(), "u");
     }
 
     #[test]

@@ -1,0 +1,38 @@
+//! Cookie and Authorization parsing: the first line is the `Authorization` value, the rest the
+//! `Cookie` header (a `\x01` splits it into several Cookie headers, joined as the doors join them).
+#![no_main]
+
+use std::borrow::Cow;
+
+use libfuzzer_sys::fuzz_target;
+use session_authorizer::decision::{AuthRequest, FrontDoor};
+use session_authorizer::protocol::proxy;
+use session_authorizer::session::credentials::{self, ACCESS_TOKEN_COOKIE};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (auth, cookies) = text.split_once('\n').unwrap_or((text, ""));
+    let joined = AuthRequest::join_cookies(cookies.split('\u{1}').map(Cow::Borrowed).collect());
+    let cookie = joined.as_deref();
+    if let Ok(c) = credentials::candidates(Some(auth), cookie) {
+        // Only an exact `Bearer ` prefix makes a header candidate, trimmed.
+        assert_eq!(c.header, auth.strip_prefix("Bearer ").map(str::trim));
+        assert!(!c.duplicate_cookies || c.cookie.is_some());
+    }
+    let _ = credentials::cookie_value(cookie.unwrap_or_default(), ACCESS_TOKEN_COOKIE);
+    let _ = credentials::cookie_value(cookie.unwrap_or_default(), auth);
+    // The same values as real HTTP headers (forward-auth, ext_authz HTTP), where they are valid.
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(auth) {
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
+    for c in cookies.split('\u{1}') {
+        if let Ok(v) = http::HeaderValue::from_str(c) {
+            headers.append(http::header::COOKIE, v);
+        }
+    }
+    let req = proxy::request_from_headers(FrontDoor::ForwardAuth, "GET".into(), "/".into(), &headers);
+    let _ = credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref());
+});

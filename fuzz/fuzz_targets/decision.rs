@@ -1,0 +1,73 @@
+//! The whole decision on an arbitrary request, offline: the text is a request head (see
+//! `RawRequest`), decided as the Lambda/gRPC doors pass it (raw strings) and as the HTTP doors do
+//! (a `HeaderMap`, forward-auth's original method and URI), then rendered by every front door.
+//! An allow must name a seed user: anything else would be a forged session.
+#![no_main]
+
+use std::borrow::Cow;
+
+use libfuzzer_sys::fuzz_target;
+use session_authorizer::config::LambdaSettings;
+use session_authorizer::decision::{AuthRequest, Decision, FrontDoor};
+use session_authorizer::protocol::lambda::{Reply, render};
+use session_authorizer::protocol::proxy::{self, HttpFlavour};
+use session_authorizer::protocol::{envoy_grpc, forward_auth};
+use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
+
+fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
+    if let Decision::Allow { session, .. } = decision {
+        assert!(
+            SEED_USERS.contains(&&*session.user_id),
+            "allowed a session for {:?}, which no seed token names",
+            session.user_id
+        );
+    }
+    for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {
+        let r = proxy::render_http(decision, &state.identity, origin, flavour);
+        assert!(matches!(r.status().as_u16(), 200 | 401 | 403 | 500));
+    }
+    let _ = envoy_grpc::check_response(decision, state, origin);
+    let lambda = LambdaSettings::default();
+    for reply in [
+        Reply::Policy {
+            resource: "arn:aws:execute-api:r:a:api/s/GET/x".into(),
+        },
+        Reply::Simple,
+        Reply::AppSync,
+    ] {
+        let r = render(decision, &reply, &lambda, FUZZ_NOW_MS);
+        assert!(matches!(r.status, 200 | 401 | 500));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let raw = RawRequest::parse(&text);
+    let f = fixture();
+    let state = f.state(raw.header("x-fuzz-profile"));
+    let origin = raw.header("origin");
+    // As the Lambda and gRPC doors hand it over: any strings.
+    let direct = AuthRequest {
+        front_door: FrontDoor::EnvoyGrpc,
+        method: Cow::Borrowed(raw.method),
+        path: Cow::Borrowed(raw.path),
+        authorization: raw.header("authorization").map(Cow::Borrowed),
+        cookie: AuthRequest::join_cookies(raw.all("cookie").into_iter().map(Cow::Borrowed).collect()),
+        anti_csrf: raw.header("anti-csrf").map(Cow::Borrowed),
+        has_rid: raw.header("rid").is_some(),
+    };
+    let decision = f.runtime.block_on(state.authorizer.decide(&direct));
+    check(&decision, state, origin);
+    // As forward-auth receives it: only valid HTTP header names and values survive.
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in &raw.headers {
+        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+            headers.append(k, v);
+        }
+    }
+    let method = http::Method::from_bytes(raw.method.as_bytes()).unwrap_or(http::Method::GET);
+    let (orig_method, uri) = forward_auth::original(&method, &headers);
+    let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, &headers);
+    let decision = f.runtime.block_on(state.authorizer.decide(&request));
+    check(&decision, state, origin);
+});
