@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_authorizer::config::{HttpApiResponse, LambdaSettings};
-use session_authorizer::decision::Decision;
+use session_authorizer::decision::{Decision, FrontDoor};
 use session_authorizer::protocol::lambda::{decode, render};
 use session_authorizer::session::credentials;
 use session_authorizer::session::transport::TokenEffects;
@@ -20,9 +20,11 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let req = &decoded.request;
-        // TOKEN and AppSync events always become a Bearer credential.
-        if let Some(auth) = &req.authorization {
-            assert!(!auth.is_empty());
+        // TOKEN and AppSync events carry one value, always handed on as a Bearer credential.
+        if matches!(req.front_door, FrontDoor::LambdaToken | FrontDoor::AppSync) {
+            let auth = req.authorization.as_deref().unwrap_or_default();
+            assert!(auth.starts_with("Bearer "), "{auth:?}");
+            assert!(req.cookie.is_none());
         }
         let _ = credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref());
         let answers = [
