@@ -334,12 +334,7 @@ impl Authorizer {
                     new_token = minted;
                     session
                 }
-                Err(d) => {
-                    if matches!(d, Decision::Unauthorised { .. }) {
-                        self.forget(&key).await;
-                    }
-                    return d;
-                }
+                Err(d) => return self.refused(&key, d).await,
             }
         };
         if !route.tenants.is_empty() {
@@ -375,12 +370,7 @@ impl Authorizer {
                             }
                             session.claims = Claims::Payload(payload);
                         }
-                        Err(d) => {
-                            if matches!(d, Decision::Unauthorised { .. }) {
-                                self.forget(&key).await;
-                            }
-                            return d;
-                        }
+                        Err(d) => return self.refused(&key, d).await,
                     }
                     // The SDK validates the payload it refetched, not the regenerated token's.
                     claims = Arc::new(updated);
@@ -419,12 +409,16 @@ impl Authorizer {
         }
     }
 
-    /// The core says the session is gone: no cached fact about the token may outlive that.
-    async fn forget(&self, key: &TokenKey) {
-        self.cache.invalidate(key).await;
-        if let Some(db) = &self.db_checks {
-            db.invalidate(key).await;
+    /// A refusal from a core call; when the core says the session is gone, no cached fact about
+    /// the token may outlive that.
+    async fn refused(&self, key: &TokenKey, d: Decision) -> Decision {
+        if matches!(d, Decision::Unauthorised { .. }) {
+            self.cache.invalidate(key).await;
+            if let Some(db) = &self.db_checks {
+                db.invalidate(key).await;
+            }
         }
+        d
     }
 
     /// `mergeIntoAccessTokenPayload` after a refetch: the core regenerates the token with the new

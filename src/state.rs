@@ -1,7 +1,5 @@
 //! `AppState`: everything a request handler needs, built once from the settings.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +11,7 @@ use crate::policy::Policy;
 use crate::protocol::proxy::IdentityHeaders;
 use crate::session::cache::TokenCache;
 use crate::session::core::{CoreClient, parse_connection_uri};
-use crate::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey};
+use crate::session::jwks::{JwksCache, JwksPolicy, JwksSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -36,51 +34,24 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-/// The core's JWKS, counted in `jwks_fetch_total`.
-struct MeteredJwks {
-    core: CoreClient,
-    metrics: Arc<Metrics>,
-}
-
-impl JwksSource for MeteredJwks {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
-        Box::pin(async move {
-            let result = self.core.fetch_jwks().await;
-            let label = if result.is_ok() { "ok" } else { "error" };
-            self.metrics.jwks_fetches.with_label_values(&[label]).inc();
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, "JWKS fetch failed");
-            }
-            result
-        })
-    }
-}
-
 impl AppState {
     pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
-        Self::build(settings, clock, |core, metrics| MeteredJwks {
-            core: core.clone(),
-            metrics: metrics.clone(),
-        })
+        Self::build(settings, clock, CoreClient::clone)
     }
 
     /// The state with keys from `jwks` instead of the core's JWKS endpoint (the fuzz targets
     /// decide offline with a fixed key set); the core is still called where the SDK would.
     pub fn with_jwks_source(settings: Settings, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
-        Self::build(settings, clock, |_, _| jwks)
+        Self::build(settings, clock, |_| jwks)
     }
 
-    fn build<S: JwksSource>(
-        settings: Settings,
-        clock: SharedClock,
-        source: impl FnOnce(&CoreClient, &Arc<Metrics>) -> S,
-    ) -> Result<Self, StateError> {
+    fn build<S: JwksSource>(settings: Settings, clock: SharedClock, source: impl FnOnce(&CoreClient) -> S) -> Result<Self, StateError> {
         let st = &settings.supertokens;
         let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
         let metrics = Arc::new(Metrics::new()?);
         let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?.with_metrics(metrics.clone());
         let jwks = Arc::new(JwksCache::new(
-            source(&core, &metrics),
+            source(&core),
             clock.clone(),
             JwksPolicy {
                 max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),

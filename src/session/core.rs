@@ -199,8 +199,23 @@ impl CoreClient {
     }
 
     /// `GET {host}/.well-known/jwks.json` on each host in turn; the first usable answer wins.
+    /// Counted in `jwks_fetch_total` and, like every core call, in `core_requests_total`.
     pub async fn fetch_jwks(&self) -> Result<Vec<VerificationKey>, JwksError> {
         let started = Instant::now();
+        let result = self.jwks_from_hosts().await;
+        self.observe("jwks", result.is_ok(), started);
+        if let Some(m) = &self.metrics {
+            m.jwks_fetches
+                .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
+                .inc();
+        }
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "JWKS fetch failed");
+        }
+        result
+    }
+
+    async fn jwks_from_hosts(&self) -> Result<Vec<VerificationKey>, JwksError> {
         let mut last = JwksError::Fetch("no core configured".into());
         for host in &self.hosts {
             let url = format!("{}/.well-known/jwks.json", host.0);
@@ -217,16 +232,12 @@ impl CoreClient {
             }
             match reply.bytes().await {
                 Ok(body) => match parse_jwks(&body) {
-                    Ok(keys) => {
-                        self.observe("jwks", true, started);
-                        return Ok(keys);
-                    }
+                    Ok(keys) => return Ok(keys),
                     Err(e) => last = e,
                 },
                 Err(e) => last = JwksError::Fetch(format!("{}: {}", host.0, error_chain(&e))),
             }
         }
-        self.observe("jwks", false, started);
         Err(last)
     }
 
