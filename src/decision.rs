@@ -77,12 +77,24 @@ impl<'a> AuthRequest<'a> {
 /// The verified session behind an allow.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub user_id: Arc<str>,
-    pub recipe_user_id: Arc<str>,
-    pub tenant_id: Option<Arc<str>>,
-    pub session_handle: Arc<str>,
+    ids: Ids,
     pub expiry_ms: u64,
     claims: Claims,
+}
+
+/// Where the session's ids come from: a cached token (nothing copied per request) or the core.
+#[derive(Debug, Clone)]
+enum Ids {
+    Token(Arc<SessionToken>),
+    Core(Arc<CoreIds>),
+}
+
+#[derive(Debug)]
+struct CoreIds {
+    user_id: String,
+    recipe_user_id: String,
+    tenant_id: Option<String>,
+    session_handle: String,
 }
 
 /// Where the claims payload comes from: parsed from the cached token only when something reads it.
@@ -93,6 +105,42 @@ enum Claims {
 }
 
 impl SessionInfo {
+    fn from_token(token: &Arc<SessionToken>) -> Self {
+        Self {
+            ids: Ids::Token(token.clone()),
+            expiry_ms: token.expiry_ms as u64,
+            claims: Claims::Token(token.clone()),
+        }
+    }
+
+    pub fn user_id(&self) -> &str {
+        match &self.ids {
+            Ids::Token(t) => t.user_id(),
+            Ids::Core(c) => &c.user_id,
+        }
+    }
+
+    pub fn recipe_user_id(&self) -> &str {
+        match &self.ids {
+            Ids::Token(t) => t.recipe_user_id(),
+            Ids::Core(c) => &c.recipe_user_id,
+        }
+    }
+
+    pub fn tenant_id(&self) -> Option<&str> {
+        match &self.ids {
+            Ids::Token(t) => t.tenant_id(),
+            Ids::Core(c) => c.tenant_id.as_deref(),
+        }
+    }
+
+    pub fn session_handle(&self) -> &str {
+        match &self.ids {
+            Ids::Token(t) => t.session_handle(),
+            Ids::Core(c) => &c.session_handle,
+        }
+    }
+
     /// The access-token payload (v2: `userData`) that validators and claim headers read.
     pub fn claims(&self) -> Arc<Map<String, Value>> {
         match &self.claims {
@@ -227,7 +275,7 @@ impl Authorizer {
         let elapsed = started.elapsed();
         self.metrics.observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
         let user = match &decision {
-            Decision::Allow { session, .. } => &*session.user_id,
+            Decision::Allow { session, .. } => session.user_id(),
             _ => "",
         };
         tracing::info!(
@@ -307,21 +355,14 @@ impl Authorizer {
         if do_csrf
             && self.settings.anti_csrf == AntiCsrfMode::ViaToken
             && verified
-            && let Err(f) = csrf::check_via_token(token.anti_csrf_token.as_deref(), req.anti_csrf.as_deref())
+            && let Err(f) = csrf::check_via_token(token.anti_csrf_token(), req.anti_csrf.as_deref())
         {
             return Decision::TryRefresh { reason: f.to_string() };
         }
         let check_database = route.check_database.unwrap_or(self.settings.check_database);
         let mut new_token = None;
         let mut session = if verified && !check_database && !token.has_parent_refresh_token {
-            SessionInfo {
-                user_id: token.user_id.clone(),
-                recipe_user_id: token.recipe_user_id(),
-                tenant_id: token.tenant_id.clone(),
-                session_handle: token.session_handle.clone(),
-                expiry_ms: token.expiry_ms as u64,
-                claims: Claims::Token(token.clone()),
-            }
+            SessionInfo::from_token(&token)
         } else {
             let presented = Presented {
                 raw: &raw,
@@ -338,7 +379,7 @@ impl Authorizer {
             }
         };
         if !route.tenants.is_empty() {
-            let tenant = session.tenant_id.as_deref().unwrap_or("public");
+            let tenant = session.tenant_id().unwrap_or("public");
             if !route.tenants.iter().any(|t| t == tenant) {
                 return Decision::InvalidClaims {
                     errors: vec![ClaimError {
@@ -355,8 +396,8 @@ impl Authorizer {
             let mut claims = session.claims();
             let subject_tenant = claims.get("tId").and_then(Value::as_str).unwrap_or("public").to_owned();
             let subject = Subject {
-                user_id: &session.user_id,
-                recipe_user_id: &session.recipe_user_id,
+                user_id: session.user_id(),
+                recipe_user_id: session.recipe_user_id(),
                 tenant_id: &subject_tenant,
             };
             match refetch::refetch(&self.core, route.validators.iter(), &subject, &claims, now).await {
@@ -413,7 +454,7 @@ impl Authorizer {
     /// the token may outlive that.
     async fn refused(&self, key: &TokenKey, d: Decision) -> Decision {
         if matches!(d, Decision::Unauthorised { .. }) {
-            self.cache.invalidate(key).await;
+            self.cache.invalidate(key);
             if let Some(db) = &self.db_checks {
                 db.invalidate(key).await;
             }
@@ -434,7 +475,7 @@ impl Authorizer {
                 session: core_session,
                 access_token: Some(at),
             }) => {
-                let minted = new_access_token(&session.user_id, at, &core_session).ok_or_else(|| Decision::Error {
+                let minted = new_access_token(session.user_id(), at, &core_session).ok_or_else(|| Decision::Error {
                     reason: "the core's regenerated access token does not parse".into(),
                 })?;
                 let payload = Arc::new(minted.payload.clone());
@@ -462,7 +503,7 @@ impl Authorizer {
     /// A candidate token: a cached verified one, else one that parses; `None` counts as absent.
     async fn resolve(&self, raw: &str) -> Option<Resolved> {
         let key = token_key(raw);
-        if let Some(t) = self.cache.get(&key).await {
+        if let Some(t) = self.cache.get(&key) {
             return Some(Resolved {
                 key,
                 token: Candidate::Cached(t),
@@ -480,7 +521,7 @@ impl Authorizer {
             Candidate::Cached(t) => t,
             Candidate::Parsed(p) => {
                 if p.version >= 3
-                    && let Some(e) = self.cache.rejected(&resolved.key).await
+                    && let Some(e) = self.cache.rejected(&resolved.key)
                 {
                     return Err((e, None));
                 }
@@ -495,7 +536,7 @@ impl Authorizer {
             Err(e) => {
                 // Expiry is final: later requests with this token skip straight to the answer.
                 if e == VerifyError::Expired && token.version >= 3 {
-                    self.cache.reject(resolved.key, e.clone()).await;
+                    self.cache.reject(resolved.key, e.clone());
                 }
                 Err((e, Some(token)))
             }
@@ -566,16 +607,18 @@ impl Authorizer {
             (None, true) => Claims::Token(token.clone()),
             (_, false) => Claims::Payload(Arc::new(session.user_data_in_jwt.clone().unwrap_or_default())),
         };
-        let tenant_id: Option<Arc<str>> = match (&session.tenant_id, verified) {
-            (Some(t), _) => Some(t.as_str().into()),
-            (None, true) => token.tenant_id.clone().or_else(|| Some("public".into())),
-            (None, false) => Some("public".into()),
+        let tenant_id = match (&session.tenant_id, verified) {
+            (Some(t), _) => t.clone(),
+            (None, true) => token.tenant_id().unwrap_or("public").to_owned(),
+            (None, false) => "public".to_owned(),
         };
         SessionInfo {
-            recipe_user_id: session.recipe_user_id.as_deref().unwrap_or(&session.user_id).into(),
-            user_id: session.user_id.as_str().into(),
-            tenant_id,
-            session_handle: session.handle.as_str().into(),
+            ids: Ids::Core(Arc::new(CoreIds {
+                recipe_user_id: session.recipe_user_id.clone().unwrap_or_else(|| session.user_id.clone()),
+                user_id: session.user_id.clone(),
+                tenant_id: Some(tenant_id),
+                session_handle: session.handle.clone(),
+            })),
             expiry_ms: token.expiry_ms as u64,
             claims,
         }

@@ -100,6 +100,6 @@ impl AppState {
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
         self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
         let cache = &self.authorizer.cache;
-        self.metrics.sync_cache(&cache.stats, cache.entries_now().await);
+        self.metrics.sync_cache(&cache.stats, cache.entries());
     }
 }

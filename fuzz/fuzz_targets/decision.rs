@@ -17,9 +17,9 @@ use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
 fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
     if let Decision::Allow { session, .. } = decision {
         assert!(
-            SEED_USERS.contains(&&*session.user_id),
+            SEED_USERS.contains(&session.user_id()),
             "allowed a session for {:?}, which no seed token names",
-            session.user_id
+            session.user_id()
         );
     }
     for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {

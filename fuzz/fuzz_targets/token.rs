@@ -31,5 +31,21 @@ fuzz_target!(|data: &[u8]| {
             let _ = facts.check_times(now, skew);
         }
     }
-    let _ = facts.claims();
+    // The packed facts give back exactly what the parsed token says.
+    assert_eq!(facts.user_id(), t.user_id());
+    assert_eq!(facts.recipe_user_id(), t.recipe_user_id());
+    assert_eq!(facts.session_handle(), t.session_handle());
+    assert_eq!(facts.tenant_id(), t.tenant_id().as_deref());
+    assert_eq!(facts.anti_csrf_token(), t.anti_csrf_token());
+    let mut want = (*t.claims_payload()).clone();
+    if t.version >= 3 {
+        for k in ["refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken"] {
+            want.shift_remove(k);
+        }
+    }
+    let got = facts.claims();
+    assert_eq!(got.len(), want.len(), "claims differ in size");
+    for (k, v) in &want {
+        assert_eq!(got.get(k), Some(v), "claim {k} differs");
+    }
 });

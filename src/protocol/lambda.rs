@@ -418,7 +418,7 @@ pub const INTERNAL_BODY: &str = r#"{"message":"Internal server error"}"#;
 /// Maps a decision onto the contract of the event it answers.
 pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Result<String, Refusal> {
     let (allow, principal, mut context) = match decision {
-        Decision::Allow { session, effects } => (true, &*session.user_id, allow_context(session, &effects.set_cookies)),
+        Decision::Allow { session, effects } => (true, session.user_id(), allow_context(session, &effects.set_cookies)),
         Decision::Anonymous => (
             true,
             "",
@@ -476,9 +476,9 @@ fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String]) -> Contex
     Context {
         body: None,
         set_cookie: Some(set_cookies.join(", ")),
-        user_id: Some(&session.user_id),
-        tenant_id: session.tenant_id.as_deref(),
-        session_handle: Some(&session.session_handle),
+        user_id: Some(session.user_id()),
+        tenant_id: session.tenant_id(),
+        session_handle: Some(session.session_handle()),
     }
 }
 

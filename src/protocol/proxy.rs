@@ -1,7 +1,7 @@
 //! What every proxy front door (Envoy HTTP and gRPC, forward-auth) shares: the identity headers
 //! sent upstream, the status and JSON body of a denial, and CORS on denials to the website.
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -51,19 +51,19 @@ impl IdentityHeaders {
     }
 
     /// The identity headers of a session: (name, value) for each one that has a value.
-    pub fn values(&self, session: &SessionInfo) -> Vec<(&str, Arc<str>)> {
-        let mut out = vec![(self.user_id.as_str(), session.user_id.clone())];
-        if let (Some(name), Some(t)) = (&self.tenant_id, &session.tenant_id) {
-            out.push((name, t.clone()));
+    pub fn values<'s>(&'s self, session: &'s SessionInfo) -> Vec<(&'s str, Cow<'s, str>)> {
+        let mut out = vec![(self.user_id.as_str(), Cow::Borrowed(session.user_id()))];
+        if let (Some(name), Some(t)) = (&self.tenant_id, session.tenant_id()) {
+            out.push((name, Cow::Borrowed(t)));
         }
         if let Some(name) = &self.session_handle {
-            out.push((name, session.session_handle.clone()));
+            out.push((name, Cow::Borrowed(session.session_handle())));
         }
         if !self.claims.is_empty() {
             let claims = session.claims();
             for (claim, header) in &self.claims {
                 if let Some(v) = claim_header_value(claims.get(claim)) {
-                    out.push((header, v.into()));
+                    out.push((header, Cow::Owned(v)));
                 }
             }
         }
@@ -71,7 +71,7 @@ impl IdentityHeaders {
     }
 
     /// Identity header names a session leaves unset (to be removed upstream).
-    pub fn unset<'a>(&'a self, set: &[(&str, Arc<str>)]) -> Vec<&'a str> {
+    pub fn unset<'a>(&'a self, set: &[(&str, Cow<'_, str>)]) -> Vec<&'a str> {
         self.all_names().into_iter().filter(|n| !set.iter().any(|(s, _)| s == n)).collect()
     }
 }

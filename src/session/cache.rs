@@ -1,17 +1,22 @@
 //! Verified access tokens kept in memory, keyed by the SHA-256 of the raw token (never the token
-//! itself): a hit skips parsing and the RSA check. Entries never outlive the token's `exp` (nor
-//! `cache.max_ttl_secs`); times, anti-CSRF, route policy and claims are still checked on every
-//! request. Tokens whose signature failed go to a small negative cache.
+//! itself): a hit skips parsing and the RSA check. Entries are never used past the token's `exp`
+//! (nor `cache.max_ttl_secs`); times, anti-CSRF, route policy and claims are still checked on
+//! every request. Tokens whose signature failed go to a small negative cache.
+//!
+//! The store is `quick_cache` rather than moka: moka keeps about 380 bytes of its own per entry
+//! (measured: 100k entries of an `Arc<u64>`), which alone would spend most of the memory budget
+//! for 100k sessions; quick_cache keeps tens. It has no per-entry expiry, so each entry carries
+//! its deadline and a read past it is a miss that removes the entry.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
-use moka::Expiry;
-use serde_json::{Map, Value};
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, UnitWeighter};
 use sha2::{Digest, Sha256};
 
 use crate::clock::SharedClock;
+pub use crate::session::facts::SessionToken;
 use crate::session::token::ParsedToken;
 use crate::session::verify::VerifyError;
 
@@ -21,115 +26,36 @@ pub fn token_key(raw: &str) -> TokenKey {
     Sha256::digest(raw.as_bytes()).into()
 }
 
-/// Payload keys not kept for claims: refresh hashes are bulky and the anti-CSRF token is a secret.
-const DROPPED_FROM_CLAIMS: [&str; 3] = ["refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken"];
+/// Forged or malformed tokens remembered, and for how long.
+const REJECTED_ENTRIES: usize = 10_000;
+const REJECTED_TTL_MS: u64 = 60_000;
 
-/// The facts of an access token the decision reads, compact enough to cache by the hundred thousand.
-#[derive(Debug)]
-pub struct SessionToken {
-    pub version: u64,
-    pub dynamic_key: bool,
-    pub user_id: Arc<str>,
-    pub recipe_user_id: Option<Arc<str>>,
-    pub session_handle: Arc<str>,
-    pub tenant_id: Option<Arc<str>>,
-    pub anti_csrf_token: Option<Box<str>>,
-    pub has_parent_refresh_token: bool,
-    /// `exp`, `nbf`, `iat` (seconds) for v3+; `None` when absent.
-    pub exp_s: Option<f64>,
-    pub nbf_s: Option<f64>,
-    /// Expiry in ms (`exp * 1000` or v2's `expiryTime`) and creation in ms.
-    pub expiry_ms: f64,
-    pub created_ms: f64,
-    /// Claims (the payload, or v2's `userData`) without the keys in `DROPPED_FROM_CLAIMS`, as JSON.
-    claims_json: Box<str>,
-    claims: OnceLock<Arc<Map<String, Value>>>,
-}
-
-impl SessionToken {
-    pub fn from_parsed(t: &ParsedToken) -> Self {
-        let number = |k: &str| t.payload.get(k).and_then(Value::as_f64);
-        let mut claims = (*t.claims_payload()).clone();
-        for k in DROPPED_FROM_CLAIMS {
-            claims.shift_remove(k);
-        }
-        let user_id: Arc<str> = t.user_id().into();
-        let recipe = t.recipe_user_id();
-        Self {
-            version: t.version,
-            dynamic_key: t.kid.as_deref().is_some_and(|k| k.starts_with("d-")),
-            recipe_user_id: (recipe != &*user_id).then(|| recipe.into()),
-            user_id,
-            session_handle: t.session_handle().into(),
-            tenant_id: t.tenant_id().map(Into::into),
-            anti_csrf_token: t.anti_csrf_token().map(Into::into),
-            has_parent_refresh_token: t.parent_refresh_token_hash1().is_some(),
-            exp_s: if t.version >= 3 { number("exp") } else { None },
-            nbf_s: number("nbf"),
-            expiry_ms: t.expiry_ms(),
-            created_ms: t.created_ms(),
-            claims_json: serde_json::to_string(&claims).unwrap_or_else(|_| "{}".into()).into(),
-            claims: OnceLock::new(),
-        }
-    }
-
-    pub fn recipe_user_id(&self) -> Arc<str> {
-        self.recipe_user_id.clone().unwrap_or_else(|| self.user_id.clone())
-    }
-
-    /// The claims payload, parsed on first use (most requests never need it).
-    pub fn claims(&self) -> Arc<Map<String, Value>> {
-        self.claims
-            .get_or_init(|| Arc::new(serde_json::from_str(&self.claims_json).unwrap_or_default()))
-            .clone()
-    }
-
-    /// jose's `exp`/`nbf` rules (seconds, `now = floor(Date.now()/1000)`), then the SDK's own
-    /// `expiryTime < Date.now()` check: with no leeway a token is valid iff `now_ms < exp * 1000`.
-    pub fn check_times(&self, now_ms: u64, skew_ms: u64) -> Result<(), VerifyError> {
-        let now_s = (now_ms / 1000) as f64;
-        let skew_s = (skew_ms / 1000) as f64;
-        if let Some(nbf) = self.nbf_s
-            && nbf > now_s + skew_s
-        {
-            return Err(VerifyError::NotYetValid);
-        }
-        if let Some(exp) = self.exp_s
-            && exp <= now_s - skew_s
-        {
-            return Err(VerifyError::Expired);
-        }
-        if self.expiry_ms + (skew_ms as f64) < now_ms as f64 {
-            return Err(VerifyError::Expired);
-        }
-        Ok(())
-    }
-
-    /// How long a cache entry may live: until the token expires, at most `max_ttl_ms`.
-    fn cache_until_ms(&self, now_ms: u64, max_ttl_ms: u64) -> u64 {
-        let exp = if self.expiry_ms.is_finite() && self.expiry_ms > 0.0 {
-            self.expiry_ms as u64
-        } else {
-            0
-        };
-        exp.min(now_ms.saturating_add(max_ttl_ms))
-    }
-}
-
+#[derive(Clone)]
 struct Entry {
     token: Arc<SessionToken>,
     until_ms: u64,
 }
 
-struct UntilExpiry {
-    clock: SharedClock,
+#[derive(Clone)]
+struct Rejected {
+    error: VerifyError,
+    until_ms: u64,
 }
 
-impl Expiry<TokenKey, Arc<Entry>> for UntilExpiry {
-    fn expire_after_create(&self, _key: &TokenKey, value: &Arc<Entry>, _created_at: Instant) -> Option<Duration> {
-        Some(Duration::from_millis(value.until_ms.saturating_sub(self.clock.now_ms())))
+/// Counts entries pushed out by the capacity bound (not expiries).
+#[derive(Clone)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl<K, V> Lifecycle<K, V> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: K, _val: V) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// Every entry weighs one: `cache.max_entries` bounds the count (the bytes follow from it).
+type Verified = Cache<TokenKey, Entry, UnitWeighter, quick_cache::DefaultHashBuilder, CountEvictions>;
 
 /// Counters, copied into the Prometheus registry when `/metrics` is scraped.
 #[derive(Debug, Default)]
@@ -143,8 +69,8 @@ pub struct CacheStats {
 }
 
 pub struct TokenCache {
-    verified: Option<moka::future::Cache<TokenKey, Arc<Entry>>>,
-    rejected: moka::future::Cache<TokenKey, VerifyError>,
+    verified: Option<Verified>,
+    rejected: Cache<TokenKey, Rejected>,
     clock: SharedClock,
     max_ttl_ms: u64,
     pub stats: CacheStats,
@@ -153,62 +79,56 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(max_entries: u64, max_ttl_secs: u64, clock: SharedClock) -> Self {
         let stats = CacheStats::default();
-        let evictions = stats.evictions.clone();
         let verified = (max_entries > 0 && max_ttl_secs > 0).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(max_entries)
-                .expire_after(UntilExpiry { clock: clock.clone() })
-                .eviction_listener(move |_k, _v, cause| {
-                    if cause.was_evicted() {
-                        evictions.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-                .build()
+            let items = usize::try_from(max_entries).unwrap_or(usize::MAX);
+            Cache::with(
+                items,
+                max_entries,
+                UnitWeighter,
+                quick_cache::DefaultHashBuilder::default(),
+                CountEvictions(stats.evictions.clone()),
+            )
         });
-        let rejected = moka::future::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(Duration::from_secs(60))
-            .build();
         Self {
             verified,
-            rejected,
+            rejected: Cache::new(REJECTED_ENTRIES),
             clock,
             max_ttl_ms: max_ttl_secs.saturating_mul(1000),
             stats,
         }
     }
 
-    /// The exact entry count, after pending maintenance (tests and the RSS benchmark).
-    pub async fn entries_now(&self) -> u64 {
-        match &self.verified {
-            Some(c) => {
-                c.run_pending_tasks().await;
-                c.entry_count()
-            }
-            None => 0,
-        }
+    /// Entries held (expired ones linger until read or pushed out; they are never used).
+    pub fn entries(&self) -> u64 {
+        self.verified.as_ref().map_or(0, |c| c.len() as u64)
     }
 
-    pub async fn get(&self, key: &TokenKey) -> Option<Arc<SessionToken>> {
-        let hit = match &self.verified {
-            Some(c) => c
-                .get(key)
-                .await
-                .filter(|e| e.until_ms > self.clock.now_ms())
-                .map(|e| e.token.clone()),
-            None => None,
-        };
+    pub fn get(&self, key: &TokenKey) -> Option<Arc<SessionToken>> {
+        let hit = self.verified.as_ref().and_then(|c| self.live(c, key));
         let counter = if hit.is_some() { &self.stats.hits } else { &self.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
     }
 
-    pub async fn rejected(&self, key: &TokenKey) -> Option<VerifyError> {
-        let r = self.rejected.get(key).await;
-        if r.is_some() {
-            self.stats.rejected_hits.fetch_add(1, Ordering::Relaxed);
+    /// The entry for `key` if it is still within its deadline; a stale one is removed.
+    fn live(&self, cache: &Verified, key: &TokenKey) -> Option<Arc<SessionToken>> {
+        let entry = cache.get(key)?;
+        if entry.until_ms > self.clock.now_ms() {
+            Some(entry.token)
+        } else {
+            cache.remove(key);
+            None
         }
-        r
+    }
+
+    pub fn rejected(&self, key: &TokenKey) -> Option<VerifyError> {
+        let r = self.rejected.get(key)?;
+        if r.until_ms <= self.clock.now_ms() {
+            self.rejected.remove(key);
+            return None;
+        }
+        self.stats.rejected_hits.fetch_add(1, Ordering::Relaxed);
+        Some(r.error)
     }
 
     /// Verifies once for every concurrent caller with the same token and caches the success;
@@ -222,23 +142,37 @@ impl TokenCache {
             verify.await?;
             return Ok(Arc::new(SessionToken::from_parsed(token)));
         };
-        let now = self.clock.now_ms();
-        let max_ttl = self.max_ttl_ms;
-        let result = cache
-            .try_get_with(key, async move {
-                self.stats.verifications.fetch_add(1, Ordering::Relaxed);
-                verify.await?;
-                let facts = Arc::new(SessionToken::from_parsed(token));
-                let until_ms = facts.cache_until_ms(now, max_ttl);
-                Ok::<_, VerifyError>(Arc::new(Entry { token: facts, until_ms }))
-            })
-            .await;
-        match result {
-            Ok(entry) => Ok(entry.token.clone()),
+        // Concurrent misses on one key wait on the first caller's guard; a caller that gives up
+        // the guard without a value (the check failed) passes it to the next waiter.
+        let guard = match cache.get_value_or_guard_async(&key).await {
+            Ok(entry) if entry.until_ms > self.clock.now_ms() => return Ok(entry.token),
+            Ok(_) => {
+                cache.remove(&key);
+                match cache.get_value_or_guard_async(&key).await {
+                    Ok(entry) => return Ok(entry.token),
+                    Err(guard) => guard,
+                }
+            }
+            Err(guard) => guard,
+        };
+        // A waiter handed the guard after the first caller failed: that answer stands.
+        if let Some(e) = self.rejected(&key) {
+            return Err(e);
+        }
+        self.stats.verifications.fetch_add(1, Ordering::Relaxed);
+        match verify.await {
+            Ok(()) => {
+                let token = Arc::new(SessionToken::from_parsed(token));
+                let until_ms = token.cache_until_ms(self.clock.now_ms(), self.max_ttl_ms);
+                let _ = guard.insert(Entry {
+                    token: token.clone(),
+                    until_ms,
+                });
+                Ok(token)
+            }
             Err(e) => {
-                let e = (*e).clone();
                 if e.is_permanent() {
-                    self.rejected.insert(key, e.clone()).await;
+                    self.reject(key, e.clone());
                 }
                 Err(e)
             }
@@ -246,14 +180,73 @@ impl TokenCache {
     }
 
     /// Remembers a token that can never pass (an expired one stays expired).
-    pub async fn reject(&self, key: TokenKey, e: VerifyError) {
-        self.rejected.insert(key, e).await;
+    pub fn reject(&self, key: TokenKey, error: VerifyError) {
+        let until_ms = self.clock.now_ms().saturating_add(REJECTED_TTL_MS);
+        self.rejected.insert(key, Rejected { error, until_ms });
     }
 
     /// Drops a token the core has revoked.
-    pub async fn invalidate(&self, key: &TokenKey) {
+    pub fn invalidate(&self, key: &TokenKey) {
         if let Some(c) = &self.verified {
-            c.invalidate(key).await;
+            c.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn token(exp_s: u64) -> ParsedToken {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let h = b64(r#"{"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}"#);
+        let p = b64(&format!(
+            r#"{{"sub":"u","rsub":"u","sessionHandle":"h","refreshTokenHash1":"r","iat":1,"exp":{exp_s}}}"#
+        ));
+        ParsedToken::parse(&format!("{h}.{p}.c2ln")).expect("parse")
+    }
+
+    #[tokio::test]
+    async fn entries_are_never_used_past_their_deadline() {
+        let clock = ManualClock::new(1_000_000);
+        let cache = TokenCache::new(10, 3600, Arc::new(clock.clone()));
+        let t = token(1_010); // expires 10 s from now
+        let key = token_key("a");
+        cache.verify_once(key, &t, async { Ok(()) }).await.expect("verify");
+        assert!(cache.get(&key).is_some());
+        clock.advance(9_999);
+        assert!(cache.get(&key).is_some());
+        clock.advance(1);
+        assert!(cache.get(&key).is_none(), "an entry at its deadline is a miss");
+        assert_eq!(cache.entries(), 0, "and it is removed");
+    }
+
+    #[tokio::test]
+    async fn capacity_evicts_and_counts() {
+        let clock = ManualClock::new(1_000_000);
+        let cache = TokenCache::new(50, 3600, Arc::new(clock));
+        let t = token(2_000);
+        for i in 0..500u32 {
+            cache
+                .verify_once(token_key(&i.to_string()), &t, async { Ok(()) })
+                .await
+                .expect("verify");
+        }
+        assert!(cache.entries() <= 60, "{} entries", cache.entries());
+        assert!(cache.stats.evictions.load(Ordering::Relaxed) >= 440);
+    }
+
+    #[tokio::test]
+    async fn forged_tokens_are_remembered_for_a_while() {
+        let clock = ManualClock::new(1_000_000);
+        let cache = TokenCache::new(10, 3600, Arc::new(clock.clone()));
+        let key = token_key("forged");
+        let e = cache.verify_once(key, &token(2_000), async { Err(VerifyError::Signature) }).await;
+        assert_eq!(e.err(), Some(VerifyError::Signature));
+        assert_eq!(cache.rejected(&key), Some(VerifyError::Signature));
+        clock.advance(REJECTED_TTL_MS);
+        assert_eq!(cache.rejected(&key), None);
     }
 }

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod core;
 pub mod credentials;
 pub mod csrf;
+pub mod facts;
 pub mod jwks;
 pub mod token;
 pub mod transport;
