@@ -292,7 +292,7 @@ impl Authorizer {
     }
 
     async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {
-        let candidates = match credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref()) {
+        let mut candidates = match credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref()) {
             Ok(c) => c,
             Err(e) => return Decision::TryRefresh { reason: e.to_string() },
         };
@@ -301,18 +301,18 @@ impl Authorizer {
         if let Some(raw) = candidates.header
             && let Some(resolved) = self.resolve(raw).await
         {
-            picked = Some((raw.to_owned(), resolved, TransferMethod::Header));
+            picked = Some((Cow::Borrowed(raw), resolved, TransferMethod::Header));
         }
         if picked.is_none()
-            && let Some(raw) = candidates.cookie.as_deref()
-            && let Some(resolved) = self.resolve(raw).await
+            && let Some(raw) = candidates.cookie.take()
+            && let Some(resolved) = self.resolve(&raw).await
         {
             if candidates.duplicate_cookies {
                 return Decision::TryRefresh {
                     reason: CredentialError::DuplicateCookies.to_string(),
                 };
             }
-            picked = Some((raw.to_owned(), resolved, TransferMethod::Cookie));
+            picked = Some((raw, resolved, TransferMethod::Cookie));
         }
         // Cookie transport and non-GET only (HEAD and OPTIONS are checked too, as in the SDK).
         let mut do_csrf = picked.as_ref().is_some_and(|(_, _, t)| *t == TransferMethod::Cookie) && !req.method.eq_ignore_ascii_case("get");
@@ -403,7 +403,7 @@ impl Authorizer {
             match refetch::refetch(&self.core, route.validators.iter(), &subject, &claims, now).await {
                 Ok(None) => {}
                 Ok(Some(updated)) => {
-                    let current = new_token.as_ref().map_or(raw.as_str(), |t| t.token.as_str());
+                    let current = new_token.as_ref().map_or(&*raw, |t| t.token.as_str());
                     match self.regenerate(current, &session, &updated).await {
                         Ok(Regenerated { minted, payload }) => {
                             if minted.is_some() {

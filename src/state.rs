@@ -23,8 +23,18 @@ pub enum StateError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// Cloned for every request (axum's `State`): one reference count, whatever it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub authorizer: Arc<Authorizer>,
     pub metrics: Arc<Metrics>,
@@ -81,18 +91,18 @@ impl AppState {
             metrics: metrics.clone(),
             db_checks,
         });
-        let identity = Arc::new(IdentityHeaders::from_settings(&settings));
+        let identity = Arc::new(IdentityHeaders::from_settings(&settings).map_err(StateError::Config)?);
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             settings: Arc::new(settings),
             authorizer,
             metrics,
             clock,
             identity,
             in_flight,
-        })
+        })))
     }
 
     pub async fn update_gauges(&self) {

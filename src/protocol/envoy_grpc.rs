@@ -105,7 +105,7 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
             let headers_to_remove = identity.unset(&set).into_iter().map(str::to_owned).collect();
             let headers = set
                 .iter()
-                .map(|(k, v)| header(k, v, HeaderAppendAction::OverwriteIfExistsOrAdd))
+                .map(|(k, v)| header(k.as_str(), v, HeaderAppendAction::OverwriteIfExistsOrAdd))
                 .collect();
             let mut response_headers_to_add = Vec::new();
             if let Decision::Allow { effects, .. } = decision {

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
 use crate::decision::{Decision, FrontDoor};
 use crate::protocol::proxy::{self, HttpFlavour};
@@ -12,17 +12,24 @@ use crate::state::AppState;
 
 /// The original request line the proxy reports.
 pub fn original(method: &Method, headers: &HeaderMap) -> (String, String) {
-    let header = |names: &[&str]| {
+    const FORWARDED_METHOD: [HeaderName; 2] = [
+        HeaderName::from_static("x-forwarded-method"),
+        HeaderName::from_static("x-original-method"),
+    ];
+    const FORWARDED_URI: [HeaderName; 2] = [
+        HeaderName::from_static("x-forwarded-uri"),
+        HeaderName::from_static("x-original-uri"),
+    ];
+    const ORIGINAL_URL: [HeaderName; 1] = [HeaderName::from_static("x-original-url")];
+    let header = |names: &[HeaderName]| {
         names
             .iter()
-            .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
+            .find_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
     };
-    let method = header(&["x-forwarded-method", "x-original-method"])
-        .unwrap_or(method.as_str())
-        .to_ascii_uppercase();
-    let uri = header(&["x-forwarded-uri", "x-original-uri"])
+    let method = header(&FORWARDED_METHOD).unwrap_or(method.as_str()).to_ascii_uppercase();
+    let uri = header(&FORWARDED_URI)
         .map(str::to_owned)
-        .or_else(|| header(&["x-original-url"]).map(path_of_url))
+        .or_else(|| header(&ORIGINAL_URL).map(path_of_url))
         .unwrap_or_else(|| "/".to_owned());
     (method, uri)
 }
@@ -41,8 +48,8 @@ fn path_of_url(u: &str) -> String {
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let headers = request.headers();
     let (orig_method, uri) = original(request.method(), headers);
-    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(&orig_method, headers.contains_key("access-control-request-method")) {
+    let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
+    let decision = if proxy::is_preflight(&orig_method, headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)) {
         Decision::Anonymous
     } else {
         let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, headers);

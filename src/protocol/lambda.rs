@@ -100,7 +100,8 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<'a, V> 
                 Ok(HeaderObject::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8).min(64));
+                // API Gateway forwards a dozen or two headers; serde_json gives no size hint.
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(24).min(64));
                 while let Some((k, v)) = m.next_entry::<Text<'a>, Option<V>>()? {
                     if let Some(v) = v {
                         out.push((k, v));
@@ -114,7 +115,41 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<'a, V> 
 }
 
 type Headers<'a> = HeaderObject<'a, Text<'a>>;
-type MultiHeaders<'a> = HeaderObject<'a, Vec<Text<'a>>>;
+type MultiHeaders<'a> = HeaderObject<'a, Values<'a>>;
+
+/// A `multiValueHeaders` list: nearly always one value, kept without a list of its own.
+#[derive(Debug)]
+struct Values<'a> {
+    first: Option<Text<'a>>,
+    rest: Vec<Text<'a>>,
+}
+
+impl<'a> Values<'a> {
+    fn iter(&self) -> impl Iterator<Item = &Text<'a>> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Values<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Values<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence of header values")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<Text<'a>>()?;
+                let mut rest = Vec::new();
+                while let Some(v) = seq.next_element::<Text<'a>>()? {
+                    rest.push(v);
+                }
+                Ok(Values { first, rest })
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 struct HttpContext<'a> {
@@ -188,7 +223,7 @@ impl<'a> RawEvent<'a> {
             return Some(v.0.clone());
         }
         let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case(name))?;
-        vs.first().map(|v| v.0.clone())
+        vs.first.as_ref().map(|v| v.0.clone())
     }
 
     /// Every cookie the event carries, joined: the `cookie` header (or its multi-value form),

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use crate::claims::invalid_claim_body;
@@ -18,41 +18,47 @@ pub const BODY_HEADER: &str = "x-session-authorizer-body";
 /// Identity header names, resolved once from `[headers]`.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
-    pub user_id: String,
-    pub tenant_id: Option<String>,
-    pub session_handle: Option<String>,
-    pub claims: Vec<(String, String)>,
+    pub user_id: HeaderName,
+    pub tenant_id: Option<HeaderName>,
+    pub session_handle: Option<HeaderName>,
+    pub claims: Vec<(String, HeaderName)>,
     /// The website's origin (`scheme://host[:port]`), for CORS on denials.
     pub website_origin: String,
 }
 
 impl IdentityHeaders {
-    pub fn from_settings(s: &Settings) -> Self {
+    /// Names are parsed once here (the configuration was validated; a bad name is still an error).
+    pub fn from_settings(s: &Settings) -> Result<Self, String> {
         let h = &s.headers;
         let website_origin = url::Url::parse(&s.supertokens.website_domain)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| s.supertokens.website_domain.trim_end_matches('/').to_owned());
-        Self {
-            user_id: h.user_id.to_ascii_lowercase(),
-            tenant_id: h.tenant_id.as_ref().map(|n| n.to_ascii_lowercase()),
-            session_handle: h.session_handle.as_ref().map(|n| n.to_ascii_lowercase()),
-            claims: h.claims.iter().map(|c| (c.claim.clone(), c.header.to_ascii_lowercase())).collect(),
+        let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a valid header name"));
+        Ok(Self {
+            user_id: name(&h.user_id)?,
+            tenant_id: h.tenant_id.as_deref().map(name).transpose()?,
+            session_handle: h.session_handle.as_deref().map(name).transpose()?,
+            claims: h
+                .claims
+                .iter()
+                .map(|c| Ok((c.claim.clone(), name(&c.header)?)))
+                .collect::<Result<_, String>>()?,
             website_origin,
-        }
+        })
     }
 
     /// Every identity header name we manage (set on a session, removed otherwise).
     pub fn all_names(&self) -> Vec<&str> {
         let mut names = vec![self.user_id.as_str()];
-        names.extend(self.tenant_id.as_deref());
-        names.extend(self.session_handle.as_deref());
+        names.extend(self.tenant_id.as_ref().map(HeaderName::as_str));
+        names.extend(self.session_handle.as_ref().map(HeaderName::as_str));
         names.extend(self.claims.iter().map(|(_, h)| h.as_str()));
         names
     }
 
     /// The identity headers of a session: (name, value) for each one that has a value.
-    pub fn values<'s>(&'s self, session: &'s SessionInfo) -> Vec<(&'s str, Cow<'s, str>)> {
-        let mut out = vec![(self.user_id.as_str(), Cow::Borrowed(session.user_id()))];
+    pub fn values<'s>(&'s self, session: &'s SessionInfo) -> Vec<(&'s HeaderName, Cow<'s, str>)> {
+        let mut out = vec![(&self.user_id, Cow::Borrowed(session.user_id()))];
         if let (Some(name), Some(t)) = (&self.tenant_id, session.tenant_id()) {
             out.push((name, Cow::Borrowed(t)));
         }
@@ -71,8 +77,11 @@ impl IdentityHeaders {
     }
 
     /// Identity header names a session leaves unset (to be removed upstream).
-    pub fn unset<'a>(&'a self, set: &[(&str, Cow<'_, str>)]) -> Vec<&'a str> {
-        self.all_names().into_iter().filter(|n| !set.iter().any(|(s, _)| s == n)).collect()
+    pub fn unset<'a>(&'a self, set: &[(&HeaderName, Cow<'_, str>)]) -> Vec<&'a str> {
+        self.all_names()
+            .into_iter()
+            .filter(|n| !set.iter().any(|(s, _)| s.as_str() == *n))
+            .collect()
     }
 }
 
@@ -129,10 +138,13 @@ pub fn is_preflight(method: &str, has_request_method_header: bool) -> bool {
 
 /// An `AuthRequest` from HTTP headers (forward-auth, ext_authz HTTP); all `Cookie` headers joined.
 pub fn request_from_headers<'a>(front_door: FrontDoor, method: String, path: String, headers: &'a HeaderMap) -> AuthRequest<'a> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed);
+    use http::header::{AUTHORIZATION, COOKIE};
+    const ANTI_CSRF: HeaderName = HeaderName::from_static("anti-csrf");
+    const RID: HeaderName = HeaderName::from_static("rid");
+    let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed);
     let cookie = AuthRequest::join_cookies(
         headers
-            .get_all("cookie")
+            .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .map(std::borrow::Cow::Borrowed)
@@ -142,10 +154,10 @@ pub fn request_from_headers<'a>(front_door: FrontDoor, method: String, path: Str
         front_door,
         method: method.into(),
         path: path.into(),
-        authorization: text("authorization"),
+        authorization: text(AUTHORIZATION),
         cookie,
-        anti_csrf: text("anti-csrf"),
-        has_rid: headers.contains_key("rid"),
+        anti_csrf: text(ANTI_CSRF),
+        has_rid: headers.contains_key(RID),
     }
 }
 
@@ -183,11 +195,16 @@ pub fn render_http(
 ) -> http::Response<axum::body::Body> {
     use axum::body::Body;
     use http::header::{CONTENT_TYPE, SET_COOKIE};
-    use http::{HeaderName, HeaderValue, Response, StatusCode};
+    use http::{HeaderValue, Response, StatusCode};
 
     fn put(map: &mut HeaderMap, name: &str, value: &str) {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            map.append(n, v);
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+            put_named(map, n, value);
+        }
+    }
+    fn put_named(map: &mut HeaderMap, name: HeaderName, value: &str) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.append(name, v);
         }
     }
     let mut response = Response::new(Body::empty());
@@ -206,18 +223,18 @@ pub fn render_http(
             if flavour == HttpFlavour::Envoy {
                 let unset = identity.unset(&set);
                 if !unset.is_empty() {
-                    put(map, "x-envoy-auth-headers-to-remove", &unset.join(", "));
+                    put_named(map, HeaderName::from_static("x-envoy-auth-headers-to-remove"), &unset.join(", "));
                 }
             }
-            for (k, v) in &set {
-                put(map, k, v);
+            for (k, v) in set {
+                put_named(map, k.clone(), &v);
             }
         }
         Some((code, body)) => {
             *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let map = response.headers_mut();
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            put(map, BODY_HEADER, &body);
+            put_named(map, HeaderName::from_static(BODY_HEADER), &body);
             for (k, v) in cors_on_denial(origin, identity) {
                 if k == "access-control-expose-headers" {
                     expose = Some(v);

@@ -4,8 +4,6 @@
 
 use std::borrow::Cow;
 
-use cookie::Cookie;
-
 pub const ACCESS_TOKEN_COOKIE: &str = "sAccessToken";
 pub const LEGACY_ID_REFRESH_COOKIE: &str = "sIdRefreshToken";
 
@@ -35,24 +33,74 @@ pub fn candidates<'a>(authorization: Option<&'a str>, cookie_header: Option<&'a 
         ..Default::default()
     };
     if let Some(cookies) = cookie_header {
-        if cookie_value(cookies, LEGACY_ID_REFRESH_COOKIE).is_some() {
+        let scan = scan(cookies);
+        if scan.legacy {
             return Err(CredentialError::LegacySession);
         }
-        c.cookie = cookie_value(cookies, ACCESS_TOKEN_COOKIE);
-        c.duplicate_cookies = c.cookie.is_some() && count_cookie_names(cookies, ACCESS_TOKEN_COOKIE) > 1;
+        c.cookie = scan.access.and_then(cookie_text);
+        c.duplicate_cookies = c.cookie.is_some() && scan.access_names > 1;
     }
     Ok(c)
 }
 
-/// The first cookie called `name` (later duplicates are ignored, as with Node's `cookie.parse`),
-/// without surrounding quotes, percent-decoded when it holds a `%`.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
-    let c = Cookie::split_parse(header).filter_map(Result::ok).find(|c| c.name() == name)?;
-    let value = match c.value_raw() {
-        Some(raw) => strip_quotes(raw),
-        None => return None,
-    };
-    let value: Cow<'a, str> = if value.contains('%') {
+/// What one pass over a `Cookie` header finds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Scan<'a> {
+    /// The first `sAccessToken` value as npm `cookie.parse` (0.7) cuts it, not yet decoded.
+    access: Option<&'a str>,
+    /// An `sIdRefreshToken` cookie is present.
+    legacy: bool,
+    /// `sAccessToken` names as the SDK counts them for its duplicate check.
+    access_names: usize,
+}
+
+/// Reads a `Cookie` header once, with two readers the SDK applies to it: npm `cookie.parse`
+/// (pairs without `=` skipped, name and value trimmed of spaces and tabs, the first value of a
+/// name kept, one pair of surrounding quotes removed) and the duplicate count of
+/// `getCookieNamesFromRequestHeaderAllowingDuplicates` (`pair.trim().split("=")[0]`, URL-decoded).
+fn scan(header: &str) -> Scan<'_> {
+    let mut out = Scan::default();
+    for pair in header.split(';') {
+        if let Some((name, value)) = pair.split_once('=') {
+            let name = trim_space_tab(name);
+            if name == ACCESS_TOKEN_COOKIE && out.access.is_none() {
+                out.access = Some(unquote(trim_space_tab(value)));
+            } else if name == LEGACY_ID_REFRESH_COOKIE {
+                out.legacy = true;
+            }
+        }
+        let counted = pair.trim().split('=').next().unwrap_or_default();
+        let is_access = if counted.contains('%') {
+            match percent_encoding::percent_decode_str(counted).decode_utf8() {
+                Ok(decoded) => decoded == ACCESS_TOKEN_COOKIE,
+                Err(_) => counted == ACCESS_TOKEN_COOKIE,
+            }
+        } else {
+            counted == ACCESS_TOKEN_COOKIE
+        };
+        out.access_names += usize::from(is_access);
+    }
+    out
+}
+
+fn trim_space_tab(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// npm `cookie`'s quote rule: a value that starts and ends with `"` loses both (a lone `"`
+/// becomes empty).
+fn unquote(v: &str) -> &str {
+    if v.starts_with('"') && v.ends_with('"') {
+        v.get(1..v.len().saturating_sub(1).max(1)).unwrap_or_default()
+    } else {
+        v
+    }
+}
+
+/// A cookie value as the SDK reads it: percent-decoded when it holds a `%`, and Express-style
+/// JSON cookies (`j:"..."`) unwrapped by the SDK's framework layer.
+fn cookie_text(value: &str) -> Option<Cow<'_, str>> {
+    let value: Cow<'_, str> = if value.contains('%') {
         match percent_encoding::percent_decode_str(value).decode_utf8() {
             Ok(decoded) => Cow::Owned(decoded.into_owned()),
             Err(_) => Cow::Borrowed(value),
@@ -60,7 +108,6 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     } else {
         Cow::Borrowed(value)
     };
-    // Express-style JSON cookies (`j:"..."`) are unwrapped by the SDK's framework layer.
     if let Some(json) = value.strip_prefix("j:") {
         return match serde_json::from_str::<serde_json::Value>(json) {
             Ok(serde_json::Value::String(s)) => Some(Cow::Owned(s)),
@@ -71,22 +118,14 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     Some(value)
 }
 
-fn strip_quotes(v: &str) -> &str {
-    v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v)
-}
-
-/// The SDK's duplicate count: split on `;`, take the part before the first `=`, URL-decode it.
-fn count_cookie_names(header: &str, name: &str) -> usize {
-    header
-        .split(';')
-        .filter(|pair| {
-            let n = pair.trim().split('=').next().unwrap_or_default();
-            match percent_encoding::percent_decode_str(n).decode_utf8() {
-                Ok(decoded) => decoded == name,
-                Err(_) => n == name,
-            }
-        })
-        .count()
+/// The first cookie called `name` (later duplicates are ignored, as with Node's `cookie.parse`),
+/// decoded as the SDK decodes it. Used outside the hot path (tests, tools).
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    let value = header.split(';').find_map(|pair| {
+        let (n, v) = pair.split_once('=')?;
+        (trim_space_tab(n) == name).then(|| unquote(trim_space_tab(v)))
+    })?;
+    cookie_text(value)
 }
 
 #[cfg(test)]
@@ -107,8 +146,20 @@ mod tests {
 
     #[test]
     fn counts_duplicates_like_the_sdk() {
-        assert_eq!(count_cookie_names("sAccessToken=a; x=1;sAccessToken=b", "sAccessToken"), 2);
-        assert_eq!(count_cookie_names("sAccessToken =a; sAccessToken=b", "sAccessToken"), 1);
+        assert_eq!(scan("sAccessToken=a; x=1;sAccessToken=b").access_names, 2);
+        assert_eq!(scan("sAccessToken =a; sAccessToken=b").access_names, 1);
+        assert_eq!(scan("s%41ccessToken=a; sAccessToken=b").access_names, 2);
+    }
+
+    #[test]
+    fn reads_pairs_like_npm_cookie() {
+        let s = scan("junk; sAccessToken = \t\"v\" ;sIdRefreshToken=");
+        assert_eq!((s.access, s.legacy), (Some("v"), true));
+        // No `=` in a pair: skipped, as npm backtracks past it.
+        assert_eq!(scan("sAccessToken; sAccessToken=x").access, Some("x"));
+        assert_eq!(scan("sAccessToken=\"").access, Some(""));
+        assert_eq!(scan("sAccessToken=a=b").access, Some("a=b"));
+        assert_eq!(scan("").access, None);
     }
 
     #[test]
