@@ -77,22 +77,34 @@ pub async fn authorize(state: &AppState, event: &[u8]) -> Result<String, Refusal
 #[serde(transparent)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
-/// A header object as API Gateway sends it: names in any case, `null` values dropped.
+/// The headers a decision reads, in `WANTED` order.
+const WANTED: [&str; 4] = ["authorization", "anti-csrf", "rid", "cookie"];
+const COOKIE: usize = 3;
+
+/// A header object as API Gateway sends it (names in any case, `null` values dropped), keeping
+/// only the headers in `WANTED`, first occurrence each. Every other value is still read as `V`,
+/// so a wrongly shaped event is refused whichever header is wrong, but nothing else is kept.
 /// `V` is one value (`headers`) or a list of values (`multiValueHeaders`).
 #[derive(Debug)]
-struct HeaderObject<'a, V>(Vec<(Text<'a>, V)>);
+struct HeaderObject<V>([Option<V>; 4]);
 
-impl<V> Default for HeaderObject<'_, V> {
+impl<V> Default for HeaderObject<V> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self([None, None, None, None])
     }
 }
 
-impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<'a, V> {
+impl<V> HeaderObject<V> {
+    fn get(&self, i: usize) -> Option<&V> {
+        self.0.get(i).and_then(Option::as_ref)
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a, V>(std::marker::PhantomData<(&'a (), V)>);
-        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for Visit<'a, V> {
-            type Value = HeaderObject<'a, V>;
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Visit<V> {
+            type Value = HeaderObject<V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object of header names to string values (or lists of them)")
             }
@@ -100,22 +112,28 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for HeaderObject<'a, V> 
                 Ok(HeaderObject::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                // API Gateway forwards a dozen or two headers; serde_json gives no size hint.
-                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(24).min(64));
-                while let Some((k, v)) = m.next_entry::<Text<'a>, Option<V>>()? {
-                    if let Some(v) = v {
-                        out.push((k, v));
+                let mut out = HeaderObject::default();
+                while let Some(name) = m.next_key::<Text<'de>>()? {
+                    let value = m.next_value::<Option<V>>()?;
+                    let slot = WANTED
+                        .iter()
+                        .position(|w| name.0.eq_ignore_ascii_case(w))
+                        .and_then(|i| out.0.get_mut(i));
+                    if let Some(slot) = slot
+                        && slot.is_none()
+                    {
+                        *slot = value;
                     }
                 }
-                Ok(HeaderObject(out))
+                Ok(out)
             }
         }
         d.deserialize_any(Visit(std::marker::PhantomData))
     }
 }
 
-type Headers<'a> = HeaderObject<'a, Text<'a>>;
-type MultiHeaders<'a> = HeaderObject<'a, Values<'a>>;
+type Headers<'a> = HeaderObject<Text<'a>>;
+type MultiHeaders<'a> = HeaderObject<Values<'a>>;
 
 /// A `multiValueHeaders` list: nearly always one value, kept without a list of its own.
 #[derive(Debug)]
@@ -217,22 +235,21 @@ pub struct Decoded<'a> {
 }
 
 impl<'a> RawEvent<'a> {
-    /// Case-insensitive header lookup: `headers` first, then `multiValueHeaders`.
-    fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case(name)) {
+    /// Case-insensitive header lookup (`WANTED[i]`): `headers` first, then `multiValueHeaders`.
+    fn header(&self, i: usize) -> Option<Cow<'a, str>> {
+        if let Some(v) = self.headers.get(i) {
             return Some(v.0.clone());
         }
-        let (_, vs) = self.multi_value_headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case(name))?;
-        vs.first.as_ref().map(|v| v.0.clone())
+        self.multi_value_headers.get(i)?.first.as_ref().map(|v| v.0.clone())
     }
 
     /// Every cookie the event carries, joined: the `cookie` header (or its multi-value form),
     /// then HTTP API v2's `cookies` array. The first occurrence of a name wins downstream.
     fn cookie_header(&self) -> Option<Cow<'a, str>> {
         let mut parts: Vec<Cow<'a, str>> = Vec::new();
-        if let Some((_, v)) = self.headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case("cookie")) {
+        if let Some(v) = self.headers.get(COOKIE) {
             parts.push(v.0.clone());
-        } else if let Some((_, vs)) = self.multi_value_headers.0.iter().find(|(k, _)| k.0.eq_ignore_ascii_case("cookie")) {
+        } else if let Some(vs) = self.multi_value_headers.get(COOKIE) {
             parts.extend(vs.iter().map(|v| v.0.clone()));
         }
         if let Some(cs) = &self.cookies {
@@ -312,9 +329,10 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
                 kind: "REQUEST",
                 field: "methodArn",
             })?;
-            let (arn_verb, arn_path) = split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
-            let method = ev.http_method.clone().unwrap_or_else(|| Cow::Owned(arn_verb.to_owned()));
-            let path = ev.path.clone().unwrap_or(Cow::Owned(arn_path));
+            // The ARN's verb and path only stand in for fields the event lacks.
+            let from_arn = || split_method_arn(&arn).map_or(("GET", "/".to_owned()), |(v, p)| (v, p));
+            let method = ev.http_method.clone().unwrap_or_else(|| Cow::Owned(from_arn().0.to_owned()));
+            let path = ev.path.clone().unwrap_or_else(|| Cow::Owned(from_arn().1));
             let request = http_like(&ev, FrontDoor::LambdaRequest, method, path);
             Ok(Decoded {
                 request,
@@ -363,10 +381,10 @@ fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>,
         front_door,
         method,
         path,
-        authorization: ev.header("authorization"),
+        authorization: ev.header(0),
         cookie: ev.cookie_header(),
-        anti_csrf: ev.header("anti-csrf"),
-        has_rid: ev.header("rid").is_some(),
+        anti_csrf: ev.header(1),
+        has_rid: ev.header(2).is_some(),
     }
 }
 

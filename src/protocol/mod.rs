@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRequest, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use bytes::Bytes;
@@ -56,7 +56,8 @@ async fn overload_response(err: BoxError) -> Response {
 }
 
 pub fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
