@@ -1,5 +1,7 @@
 //! Criterion benchmarks of the hot functions, in process: a cached decision end to end (event
-//! parse, decision, render), its parts, and one RS256 verification (the cost a cache hit avoids).
+//! parse, decision, render), its parts (event decoding, cookie extraction, cache key, token parse
+//! and structure check, claim evaluation, response rendering), and one RS256 verification (the
+//! cost a cache hit avoids).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,9 @@ use session_authorizer::clock::SystemClock;
 use session_authorizer::config::Settings;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::protocol::lambda;
+use session_authorizer::claims::Validator;
+use session_authorizer::session::cache::token_key;
+use session_authorizer::session::credentials;
 use session_authorizer::session::token::ParsedToken;
 use session_authorizer::state::AppState;
 
@@ -70,6 +75,22 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("parse and structure-check a token", |b| {
         b.iter(|| ParsedToken::parse(&token).map(|t| t.version))
+    });
+
+    let cookie = format!("theme=dark; sAccessToken={token}; sFrontToken=x");
+    c.bench_function("cookie extraction (sAccessToken from a three-cookie header)", |b| {
+        b.iter(|| credentials::candidates(None, Some(&cookie)).map(|c| c.cookie.map(|v| v.len())))
+    });
+    c.bench_function("cache key (SHA-256 of the token)", |b| b.iter(|| token_key(&token)));
+    let mut payload = (*ParsedToken::parse(&token).expect("parse").payload).clone();
+    payload.insert("st-ev".into(), json!({"v": true, "t": 1_795_478_400_000_u64}));
+    let email = Validator::email_verified();
+    c.bench_function("claim evaluation (email verified, from the payload)", |b| {
+        b.iter(|| email.validate(&payload, 1_795_478_400_000).map(|e| e.is_none()))
+    });
+    let decision = rt.block_on(state.authorizer.decide(&decoded.request));
+    c.bench_function("response rendering (Allow policy for a REST event)", |b| {
+        b.iter(|| lambda::render(&decision, &decoded.reply, &lambda_settings, 1_795_478_400_000).map(|s| s.len()))
     });
 
     let jwk = issuer.public_jwk();
