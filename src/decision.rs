@@ -299,13 +299,13 @@ impl Authorizer {
         // Header wins when it holds something that parses (or is a cached, verified token).
         let mut picked = None;
         if let Some(raw) = candidates.header
-            && let Some(resolved) = self.resolve(raw).await
+            && let Some(resolved) = self.resolve(raw)
         {
             picked = Some((Cow::Borrowed(raw), resolved, TransferMethod::Header));
         }
         if picked.is_none()
             && let Some(raw) = candidates.cookie.take()
-            && let Some(resolved) = self.resolve(&raw).await
+            && let Some(resolved) = self.resolve(&raw)
         {
             if candidates.duplicate_cookies {
                 return Decision::TryRefresh {
@@ -335,7 +335,13 @@ impl Authorizer {
         };
         let now = self.clock.now_ms();
         let key = resolved.key;
-        let (token, verified) = match self.verify(resolved, now).await {
+        // A cached token needs no await; the signature path is boxed so that its state does not
+        // weigh on every request's future.
+        let checked = match resolved.token {
+            Candidate::Cached(t) => self.check_times(key, t, now),
+            Candidate::Parsed(p) => Box::pin(self.verify_parsed(key, p, now)).await,
+        };
+        let (token, verified) = match checked {
             Ok(t) => (t, true),
             Err((e, Some(t))) if t.version < 3 && self.v2_may_ask_core(&t, now) => {
                 tracing::debug!(error = %e, "legacy token failed local verification; asking the core");
@@ -370,12 +376,12 @@ impl Authorizer {
                 token: &token,
                 verified,
             };
-            match self.ask_core(&presented, req, do_csrf, check_database).await {
+            match Box::pin(self.ask_core(&presented, req, do_csrf, check_database)).await {
                 Ok((session, minted)) => {
                     new_token = minted;
                     session
                 }
-                Err(d) => return self.refused(&key, d).await,
+                Err(d) => return Box::pin(self.refused(&key, d)).await,
             }
         };
         if !route.tenants.is_empty() {
@@ -400,18 +406,18 @@ impl Authorizer {
                 recipe_user_id: session.recipe_user_id(),
                 tenant_id: &subject_tenant,
             };
-            match refetch::refetch(&self.core, route.validators.iter(), &subject, &claims, now).await {
+            match Box::pin(refetch::refetch(&self.core, route.validators.iter(), &subject, &claims, now)).await {
                 Ok(None) => {}
                 Ok(Some(updated)) => {
                     let current = new_token.as_ref().map_or(&*raw, |t| t.token.as_str());
-                    match self.regenerate(current, &session, &updated).await {
+                    match Box::pin(self.regenerate(current, &session, &updated)).await {
                         Ok(Regenerated { minted, payload }) => {
                             if minted.is_some() {
                                 new_token = minted;
                             }
                             session.claims = Claims::Payload(payload);
                         }
-                        Err(d) => return self.refused(&key, d).await,
+                        Err(d) => return Box::pin(self.refused(&key, d)).await,
                     }
                     // The SDK validates the payload it refetched, not the regenerated token's.
                     claims = Arc::new(updated);
@@ -501,7 +507,7 @@ impl Authorizer {
     }
 
     /// A candidate token: a cached verified one, else one that parses; `None` counts as absent.
-    async fn resolve(&self, raw: &str) -> Option<Resolved> {
+    fn resolve(&self, raw: &str) -> Option<Resolved> {
         let key = token_key(raw);
         if let Some(t) = self.cache.get(&key) {
             return Some(Resolved {
@@ -515,28 +521,37 @@ impl Authorizer {
         })
     }
 
-    /// Signature (unless cached) and times. On failure, the token's facts when it did parse.
-    async fn verify(&self, resolved: Resolved, now: u64) -> Result<Arc<SessionToken>, (VerifyError, Option<Arc<SessionToken>>)> {
-        let token = match resolved.token {
-            Candidate::Cached(t) => t,
-            Candidate::Parsed(p) => {
-                if p.version >= 3
-                    && let Some(e) = self.cache.rejected(&resolved.key)
-                {
-                    return Err((e, None));
-                }
-                match self.cache.verify_once(resolved.key, &p, verify_signature(&p, &self.jwks)).await {
-                    Ok(t) => t,
-                    Err(e) => return Err((e, Some(Arc::new(SessionToken::from_parsed(&p))))),
-                }
-            }
-        };
+    /// Signature, then times. On failure, the token's facts when it did parse.
+    async fn verify_parsed(
+        &self,
+        key: TokenKey,
+        p: Box<ParsedToken>,
+        now: u64,
+    ) -> Result<Arc<SessionToken>, (VerifyError, Option<Arc<SessionToken>>)> {
+        if p.version >= 3
+            && let Some(e) = self.cache.rejected(&key)
+        {
+            return Err((e, None));
+        }
+        match self.cache.verify_once(key, &p, verify_signature(&p, &self.jwks)).await {
+            Ok(t) => self.check_times(key, t, now),
+            Err(e) => Err((e, Some(Arc::new(SessionToken::from_parsed(&p))))),
+        }
+    }
+
+    /// `exp`/`nbf` on every request, cached or not.
+    fn check_times(
+        &self,
+        key: TokenKey,
+        token: Arc<SessionToken>,
+        now: u64,
+    ) -> Result<Arc<SessionToken>, (VerifyError, Option<Arc<SessionToken>>)> {
         match token.check_times(now, self.settings.skew_ms) {
             Ok(()) => Ok(token),
             Err(e) => {
                 // Expiry is final: later requests with this token skip straight to the answer.
                 if e == VerifyError::Expired && token.version >= 3 {
-                    self.cache.reject(resolved.key, e.clone());
+                    self.cache.reject(key, e.clone());
                 }
                 Err((e, Some(token)))
             }
