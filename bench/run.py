@@ -119,11 +119,12 @@ def bench_exe(name):
         ["cargo", "bench", "--locked", "--no-run", "--bench", name], cwd=ROOT, capture_output=True, text=True, check=True).stderr).group(1)
 
 
-def unique_run(base, script, args, seconds=5):
+def unique_run(url, args, seconds=5):
     """wrk with a new token on every request; the verifications the server actually ran."""
     key = 'session_authorizer_session_cache_events_total{event="verification"}'
+    base = url.rsplit("/", 1)[0]
     before = metric(f"{base}/metrics", key)
-    u = wrk(f"{base}{'/authorize' if script == 'rotate.lua' else '/forward-auth'}", script, args, duration=str(seconds))
+    u = wrk(url, "rotate.lua", args, duration=str(seconds))
     u["verifications"] = metric(f"{base}/metrics", key) - before
     u["verifications_per_s"] = u["verifications"] / seconds
     u["cycled"] = u["requests"] > UNIQUE
@@ -136,7 +137,7 @@ def verify_floor(core, tokens_file, seconds=5):
     p = spawn([str(bench_exe("verify_floor")), "--core", core, "--port", str(port)], cpu=SERVER_CPU, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().startswith("LISTENING")
     try:
-        return wrk(f"http://127.0.0.1:{port}/", "rotate_cookie.lua", [tokens_file], duration=str(seconds))
+        return wrk(f"http://127.0.0.1:{port}/", "rotate.lua", [tokens_file, "cookie"], duration=str(seconds))
     finally:
         stop(p)
 
@@ -417,11 +418,11 @@ def main():
     tokens_file = str(fixture_dir / "unique_tokens.txt")
     log("/authorize, a new token every request")
     p, port, _, _ = start_server(core)
-    r["authorize_unique"] = unique_run(f"http://127.0.0.1:{port}", "rotate.lua", [str(fixture_dir / "unique.jsonl")])
+    r["authorize_unique"] = unique_run(f"http://127.0.0.1:{port}/authorize", [str(fixture_dir / "unique.jsonl")])
     stop(p)
     log("/forward-auth, a new token every request")
     p, port, _, _ = start_server(core)
-    r["forward_auth_unique"] = unique_run(f"http://127.0.0.1:{port}", "rotate_cookie.lua", [tokens_file])
+    r["forward_auth_unique"] = unique_run(f"http://127.0.0.1:{port}/forward-auth", [tokens_file, "cookie"])
     stop(p)
     log("verify floor: HTTP plus one RS256 check, nothing else")
     r["verify_floor"] = verify_floor(core, tokens_file)
