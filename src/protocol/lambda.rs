@@ -492,37 +492,49 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
         Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => return Err(Refusal::Unauthorized),
         Decision::Error { .. } => return Err(Refusal::Internal),
     };
-    let body = match reply {
-        Reply::Policy { resource } => serde_json::to_string(&PolicyResponse {
-            principal_id: principal,
-            policy_document: PolicyDocument {
-                version: "2012-10-17",
-                statement: [Statement {
-                    action: "execute-api:Invoke",
-                    effect: if allow { "Allow" } else { "Deny" },
-                    resource,
-                }],
+    // Sized once for a typical answer (a policy is about 300 bytes before cookies).
+    let mut out = Vec::with_capacity(512);
+    let written = match reply {
+        Reply::Policy { resource } => serde_json::to_writer(
+            &mut out,
+            &PolicyResponse {
+                principal_id: principal,
+                policy_document: PolicyDocument {
+                    version: "2012-10-17",
+                    statement: [Statement {
+                        action: "execute-api:Invoke",
+                        effect: if allow { "Allow" } else { "Deny" },
+                        resource,
+                    }],
+                },
+                context,
             },
-            context,
-        }),
-        Reply::Simple => serde_json::to_string(&SimpleResponse {
-            is_authorized: allow,
-            context,
-        }),
+        ),
+        Reply::Simple => serde_json::to_writer(
+            &mut out,
+            &SimpleResponse {
+                is_authorized: allow,
+                context,
+            },
+        ),
         Reply::AppSync => {
             let ttl = match decision {
                 Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
                 _ => 0,
             };
             context.set_cookie = None;
-            serde_json::to_string(&AppSyncResponse {
-                is_authorized: allow,
-                resolver_context: context,
-                ttl_override: ttl,
-            })
+            serde_json::to_writer(
+                &mut out,
+                &AppSyncResponse {
+                    is_authorized: allow,
+                    resolver_context: context,
+                    ttl_override: ttl,
+                },
+            )
         }
     };
-    body.map_err(|_| Refusal::Internal)
+    written.map_err(|_| Refusal::Internal)?;
+    String::from_utf8(out).map_err(|_| Refusal::Internal)
 }
 
 fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String]) -> Context<'a> {
