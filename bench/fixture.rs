@@ -57,6 +57,12 @@ fn event(token: Option<&str>) -> Value {
     })
 }
 
+/// Ids shaped like the core's (UUID v4 user ids and session handles), so that token sizes and
+/// the memory per cached session are those of a real deployment.
+fn uuid_like(kind: u16, i: usize) -> String {
+    format!("{:08x}-{kind:04x}-4000-8000-{i:012x}", 0x5e55_10d0_u32)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut out, mut unique, mut port) = (None, 0usize, 0u16);
@@ -86,6 +92,8 @@ fn main() {
         write("core_uri", format!("http://{addr}"));
         let valid = issuer
             .mint(&MintOptions {
+                user_id: uuid_like(1, 0),
+                session_handle: uuid_like(2, 0),
                 ttl_secs: 86_400,
                 ..Default::default()
             })
@@ -112,8 +120,8 @@ fn main() {
                             .map(|i| {
                                 issuer
                                     .mint(&MintOptions {
-                                        session_handle: format!("bench-{i}"),
-                                        user_id: format!("user-{i}"),
+                                        user_id: uuid_like(1, i + 1),
+                                        session_handle: uuid_like(2, i + 1),
                                         ttl_secs: 86_400,
                                         ..Default::default()
                                     })
