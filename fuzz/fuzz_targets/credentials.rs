@@ -20,9 +20,11 @@ fuzz_target!(|data: &[u8]| {
         // Only an exact `Bearer ` prefix makes a header candidate, trimmed.
         assert_eq!(c.header, auth.strip_prefix("Bearer ").map(str::trim));
         assert!(!c.duplicate_cookies || c.cookie.is_some());
+        // A cookie candidate is only ever found under its own name.
+        if c.cookie.is_some() {
+            assert!(cookie.unwrap_or_default().contains(ACCESS_TOKEN_COOKIE));
+        }
     }
-    let _ = credentials::cookie_value(cookie.unwrap_or_default(), ACCESS_TOKEN_COOKIE);
-    let _ = credentials::cookie_value(cookie.unwrap_or_default(), auth);
     // The same values as real HTTP headers (forward-auth, ext_authz HTTP), where they are valid.
     let mut headers = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_str(auth) {

@@ -118,30 +118,21 @@ fn cookie_text(value: &str) -> Option<Cow<'_, str>> {
     Some(value)
 }
 
-/// The first cookie called `name` (later duplicates are ignored, as with Node's `cookie.parse`),
-/// decoded as the SDK decodes it. Used outside the hot path (tests, tools).
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
-    let value = header.split(';').find_map(|pair| {
-        let (n, v) = pair.split_once('=')?;
-        (trim_space_tab(n) == name).then(|| unquote(trim_space_tab(v)))
-    })?;
-    cookie_text(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn access(header: &str) -> Option<String> {
+        candidates(None, Some(header)).ok()?.cookie.map(Cow::into_owned)
+    }
+
     #[test]
     fn first_cookie_wins_and_quotes_and_encoding() {
-        assert_eq!(
-            cookie_value("a=1; sAccessToken=x; sAccessToken=y", "sAccessToken").as_deref(),
-            Some("x")
-        );
-        assert_eq!(cookie_value("sAccessToken=\"q\"", "sAccessToken").as_deref(), Some("q"));
-        assert_eq!(cookie_value("sAccessToken=a%2Eb", "sAccessToken").as_deref(), Some("a.b"));
-        assert_eq!(cookie_value("sAccessToken=j:\"tok\"", "sAccessToken").as_deref(), Some("tok"));
-        assert_eq!(cookie_value("other=1", "sAccessToken"), None);
+        assert_eq!(access("a=1; sAccessToken=x; sAccessToken=y").as_deref(), Some("x"));
+        assert_eq!(access("sAccessToken=\"q\"").as_deref(), Some("q"));
+        assert_eq!(access("sAccessToken=a%2Eb").as_deref(), Some("a.b"));
+        assert_eq!(access("sAccessToken=j:\"tok\"").as_deref(), Some("tok"));
+        assert_eq!(access("other=1"), None);
     }
 
     #[test]
