@@ -77,30 +77,7 @@ impl SessionToken {
         push(2, Some(handle), 0);
         push(3, tenant.as_deref(), HAS_TENANT);
         push(4, csrf, HAS_CSRF);
-        let legacy = t.version < 3;
-        let mut rebuilt = 0u8;
-        let extra: Map<String, Value> = if legacy {
-            t.claims_payload().as_ref().clone()
-        } else {
-            let mut extra = Map::new();
-            for (k, v) in t.payload.iter() {
-                if DROPPED_FROM_CLAIMS.contains(&k.as_str()) {
-                    continue;
-                }
-                if let Some(i) = REBUILT.iter().position(|r| r == k)
-                    && standard_value(i, user_id, recipe, handle, tenant.as_deref(), t).is_some_and(|s| s.equals(v))
-                {
-                    rebuilt |= 1 << i;
-                    continue;
-                }
-                extra.insert(k.clone(), v.clone());
-            }
-            extra
-        };
-        if !extra.is_empty() {
-            text.push_str(&serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()));
-        }
-        Self {
+        let mut facts = Self {
             exp_s: if t.version >= 3 {
                 number("exp").unwrap_or(f64::NAN)
             } else {
@@ -115,9 +92,47 @@ impl SessionToken {
             dynamic_key: t.kid.as_deref().is_some_and(|k| k.starts_with("d-")),
             has_parent_refresh_token: t.parent_refresh_token_hash1().is_some(),
             present,
-            rebuilt,
-            legacy,
+            rebuilt: 0,
+            legacy: t.version < 3,
             claims: OnceLock::new(),
+        };
+        let extra: Map<String, Value> = if facts.legacy {
+            t.claims_payload().as_ref().clone()
+        } else {
+            let mut extra = Map::new();
+            for (k, v) in t.payload.iter() {
+                if DROPPED_FROM_CLAIMS.contains(&k.as_str()) {
+                    continue;
+                }
+                // Left out of the stored JSON only when the typed fields give it back identical.
+                if let Some(i) = REBUILT.iter().position(|r| r == k)
+                    && facts.standard(i).is_some_and(|s| s.equals(v))
+                {
+                    facts.rebuilt |= 1 << i;
+                    continue;
+                }
+                extra.insert(k.clone(), v.clone());
+            }
+            extra
+        };
+        if !extra.is_empty() {
+            let mut text = std::mem::take(&mut facts.text).into_string();
+            text.push_str(&serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()));
+            facts.text = text.into_boxed_str();
+        }
+        facts
+    }
+
+    /// What the typed fields give back for `REBUILT[i]`; `None` when they cannot.
+    fn standard(&self, i: usize) -> Option<Standard<'_>> {
+        match i {
+            0 => Some(Standard::Text(self.user_id())),
+            // `rsub` is kept apart only when it differs from the user id.
+            1 => Some(Standard::Text(self.recipe_user_id())),
+            2 => self.tenant_id().map(Standard::Text),
+            3 => Some(Standard::Text(self.session_handle())),
+            4 => Standard::whole(self.created_ms / 1000.0),
+            _ => Standard::whole(self.exp_s),
         }
     }
 
@@ -177,18 +192,11 @@ impl SessionToken {
         }
         let mut claims = Map::with_capacity(extra.len() + REBUILT.len());
         for (i, key) in REBUILT.iter().enumerate() {
-            if self.rebuilt & (1 << i) == 0 {
-                continue;
+            if self.rebuilt & (1 << i) != 0
+                && let Some(value) = self.standard(i)
+            {
+                claims.insert((*key).to_owned(), value.to_value());
             }
-            let value = match i {
-                0 => Value::String(self.user_id().to_owned()),
-                1 => Value::String(self.recipe_user_id().to_owned()),
-                2 => Value::String(self.tenant_id().unwrap_or_default().to_owned()),
-                3 => Value::String(self.session_handle().to_owned()),
-                4 => Value::Number(Number::from((self.created_ms / 1000.0) as u64)),
-                _ => Value::Number(Number::from(self.exp_s as u64)),
-            };
-            claims.insert((*key).to_owned(), value);
         }
         claims.extend(extra);
         claims
@@ -223,35 +231,12 @@ impl SessionToken {
     }
 }
 
-/// What the typed fields would give back for `REBUILT[i]`; `None` when they cannot.
-fn standard_value<'a>(
-    i: usize,
-    user_id: &'a str,
-    recipe: &'a str,
-    handle: &'a str,
-    tenant: Option<&'a str>,
-    t: &ParsedToken,
-) -> Option<Standard<'a>> {
-    // Whole numbers an f64 holds exactly (the typed fields are f64, as in JavaScript).
-    let whole = |k: &str| {
-        t.payload
-            .get(k)
-            .and_then(Value::as_u64)
-            .filter(|n| *n < 1 << 53)
-            .map(Standard::Whole)
-    };
-    match i {
-        0 => Some(Standard::Text(user_id)),
-        // `rsub` is kept apart only when it differs from the user id.
-        1 => Some(Standard::Text(recipe)),
-        2 => tenant.map(Standard::Text),
-        3 => Some(Standard::Text(handle)),
-        4 => whole("iat"),
-        _ => whole("exp"),
-    }
-}
-
 impl Standard<'_> {
+    /// A whole number as JavaScript holds it (an f64), if it is one.
+    fn whole(n: f64) -> Option<Self> {
+        (n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0).then_some(Standard::Whole(n as u64))
+    }
+
     /// Only a value that comes back identical (untrimmed text, a whole number written as one)
     /// may be left out of the stored JSON.
     fn equals(&self, v: &Value) -> bool {
@@ -259,6 +244,13 @@ impl Standard<'_> {
             (Standard::Text(s), Value::String(t)) => s == t,
             (Standard::Whole(n), Value::Number(m)) => m.as_u64() == Some(*n) && !m.is_f64(),
             _ => false,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Standard::Text(s) => Value::String((*s).to_owned()),
+            Standard::Whole(n) => Value::Number(Number::from(*n)),
         }
     }
 }
