@@ -169,11 +169,6 @@ impl SessionToken {
         self.optional(4, HAS_CSRF)
     }
 
-    /// Bytes this entry holds (for the cache's weight), allocator rounding aside.
-    pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.text.len()
-    }
-
     /// The claims payload (v3+: the payload without refresh hashes and the anti-CSRF token; v2:
     /// `userData`), parsed on first use: most requests never need it.
     pub fn claims(&self) -> Arc<Map<String, Value>> {
@@ -310,6 +305,7 @@ mod tests {
         );
         let f = SessionToken::from_parsed(&t);
         assert_eq!(&*f.text, "user-1s-1public");
-        assert!(f.heap_bytes() < 128, "{} bytes", f.heap_bytes());
+        let bytes = std::mem::size_of::<SessionToken>() + f.text.len();
+        assert!(bytes < 128, "{bytes} bytes");
     }
 }
