@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use crate::claims::invalid_claim_body;
 use crate::config::{HttpApiResponse, LambdaSettings, PolicyResource};
@@ -68,7 +68,9 @@ pub async fn authorize(state: &AppState, event: &[u8]) -> Result<String, Refusal
     let settings = &state.settings.lambda;
     let decoded = decode(event, settings)?;
     let decision = state.authorizer.decide(&decoded.request).await;
-    render(&decision, &decoded.reply, settings, state.clock.now_ms())
+    // Only AppSync's answer depends on the time (its TTL).
+    let now_ms = if decoded.reply == Reply::AppSync { state.clock.now_ms() } else { 0 };
+    render(&decision, &decoded.reply, settings, now_ms)
 }
 
 /// A string borrowed from the request body when it has no escapes (serde's own `Cow` impl
@@ -76,6 +78,12 @@ pub async fn authorize(state: &AppState, event: &[u8]) -> Result<String, Refusal
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An optional string field, borrowed when it has no escapes (`Option<Cow<str>>` alone would
+/// always copy).
+fn borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
+}
 
 /// The headers a decision reads, in `WANTED` order.
 const WANTED: [&str; 4] = ["authorization", "anti-csrf", "rid", "cookie"];
@@ -171,14 +179,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Values<'a> {
 
 #[derive(Debug, Default, Deserialize)]
 struct HttpContext<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     method: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestContext<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     api_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     http: Option<HttpContext<'a>>,
@@ -188,23 +196,23 @@ struct RequestContext<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawEvent<'a> {
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "borrowed", rename = "type")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     method_arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     route_arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     authorization_token: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     http_method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     path: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     raw_path: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     raw_query_string: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     headers: Headers<'a>,
@@ -290,7 +298,13 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
     if let Some(kind) = non_object_kind(body) {
         return Err(EventError::NotAnObject(kind));
     }
-    let ev: RawEvent<'_> = serde_json::from_slice(body)?;
+    // One UTF-8 check of the whole body: serde_json's byte reader validates every string it
+    // borrows on its own, which was a fifth of the event's parse time. Bodies that are not UTF-8
+    // go through the byte reader only so its error names the line and column.
+    let ev: RawEvent<'_> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(body)?,
+    };
     let is_v2 = ev.version.as_deref() == Some("2.0");
     let kind = ev.kind.as_deref();
     if is_v2 {
@@ -406,62 +420,56 @@ fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String,
     }
 }
 
-#[derive(Serialize)]
-struct Statement<'a> {
-    #[serde(rename = "Action")]
-    action: &'static str,
-    #[serde(rename = "Effect")]
-    effect: &'static str,
-    #[serde(rename = "Resource")]
-    resource: &'a str,
-}
-
-#[derive(Serialize)]
-struct PolicyDocument<'a> {
-    #[serde(rename = "Version")]
-    version: &'static str,
-    #[serde(rename = "Statement")]
-    statement: [Statement<'a>; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicyResponse<'a> {
-    principal_id: &'a str,
-    policy_document: PolicyDocument<'a>,
-    context: Context<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SimpleResponse<'a> {
-    is_authorized: bool,
-    context: Context<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AppSyncResponse<'a> {
-    is_authorized: bool,
-    resolver_context: Context<'a>,
-    ttl_override: u64,
-}
-
-/// The authorizer context, written straight from the decision (no intermediate JSON tree).
-/// Values are strings only, as API Gateway requires.
-#[derive(Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+/// The authorizer context, written straight from the decision. Values are strings only, as
+/// API Gateway requires; absent ones are left out.
+#[derive(Default)]
 struct Context<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     set_cookie: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     tenant_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     session_handle: Option<&'a str>,
+}
+
+impl Context<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let fields = [
+            ("body", self.body.as_deref()),
+            ("setCookie", self.set_cookie.as_deref()),
+            ("userId", self.user_id),
+            ("tenantId", self.tenant_id),
+            ("sessionHandle", self.session_handle),
+        ];
+        out.push(b'{');
+        for (i, (key, value)) in fields.iter().filter_map(|(k, v)| Some((k, (*v)?))).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(out, key);
+            out.push(b':');
+            push_str(out, value);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `s` as a JSON string. Identifiers and ARNs almost never hold a byte JSON escapes
+/// (control characters, `"` and `\`), so they are copied as they are; any other string goes
+/// through serde_json's escaping.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s.bytes().fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let start = out.len();
+        if serde_json::to_writer(&mut *out, s).is_err() {
+            // Writing into a Vec cannot fail; were it to, an empty string keeps the JSON whole.
+            out.truncate(start);
+            out.extend_from_slice(b"\"\"");
+        }
+    }
 }
 
 /// The body `POST /authorize` sends with its 401, as API Gateway does.
@@ -492,48 +500,42 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
         Decision::TryRefresh { .. } | Decision::Unauthorised { .. } => return Err(Refusal::Unauthorized),
         Decision::Error { .. } => return Err(Refusal::Internal),
     };
-    // Sized once for a typical answer (a policy is about 300 bytes before cookies).
+    // Sized once for a typical answer (a policy is about 300 bytes before cookies). The fixed
+    // parts are written as they are: the fields and their order are the Node handler's.
     let mut out = Vec::with_capacity(512);
-    let written = match reply {
-        Reply::Policy { resource } => serde_json::to_writer(
-            &mut out,
-            &PolicyResponse {
-                principal_id: principal,
-                policy_document: PolicyDocument {
-                    version: "2012-10-17",
-                    statement: [Statement {
-                        action: "execute-api:Invoke",
-                        effect: if allow { "Allow" } else { "Deny" },
-                        resource,
-                    }],
-                },
-                context,
-            },
-        ),
-        Reply::Simple => serde_json::to_writer(
-            &mut out,
-            &SimpleResponse {
-                is_authorized: allow,
-                context,
-            },
-        ),
+    let verdict: &[u8] = if allow { b"true" } else { b"false" };
+    match reply {
+        Reply::Policy { resource } => {
+            out.extend_from_slice(b"{\"principalId\":");
+            push_str(&mut out, principal);
+            out.extend_from_slice(br#","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"#);
+            out.extend_from_slice(if allow { b"\"Allow\"" } else { b"\"Deny\"" });
+            out.extend_from_slice(br#","Resource":"#);
+            push_str(&mut out, resource);
+            out.extend_from_slice(br#"}]},"context":"#);
+            context.write(&mut out);
+        }
+        Reply::Simple => {
+            out.extend_from_slice(br#"{"isAuthorized":"#);
+            out.extend_from_slice(verdict);
+            out.extend_from_slice(br#","context":"#);
+            context.write(&mut out);
+        }
         Reply::AppSync => {
             let ttl = match decision {
                 Decision::Allow { session, .. } => settings.appsync_ttl_secs.min(session.expiry_ms.saturating_sub(now_ms) / 1000),
                 _ => 0,
             };
             context.set_cookie = None;
-            serde_json::to_writer(
-                &mut out,
-                &AppSyncResponse {
-                    is_authorized: allow,
-                    resolver_context: context,
-                    ttl_override: ttl,
-                },
-            )
+            out.extend_from_slice(br#"{"isAuthorized":"#);
+            out.extend_from_slice(verdict);
+            out.extend_from_slice(br#","resolverContext":"#);
+            context.write(&mut out);
+            out.extend_from_slice(br#","ttlOverride":"#);
+            out.extend_from_slice(ttl.to_string().as_bytes());
         }
-    };
-    written.map_err(|_| Refusal::Internal)?;
+    }
+    out.push(b'}');
     String::from_utf8(out).map_err(|_| Refusal::Internal)
 }
 
@@ -562,6 +564,11 @@ mod tests {
         assert_eq!(d.request.front_door, FrontDoor::LambdaRequest);
         assert_eq!(d.request.cookie.as_deref(), Some("sAccessToken=x"));
         assert_eq!(d.request.authorization.as_deref(), Some("Bearer y"));
+        // Read in place, not copied.
+        assert!(matches!(
+            (&d.request.method, &d.request.path, &d.request.cookie),
+            (Cow::Borrowed(_), Cow::Borrowed(_), Some(Cow::Borrowed(_)))
+        ));
         let token = br#"{"type":"TOKEN","authorizationToken":"abc","methodArn":"arn:aws:execute-api:r:a:api/prod/POST/a/b"}"#;
         let d = decode(token, &settings()).expect("token");
         assert_eq!(d.request.method, "POST");
@@ -574,6 +581,26 @@ mod tests {
         assert_eq!(d.request.cookie.as_deref(), Some("a=1; sAccessToken=t"));
         let appsync = br#"{"authorizationToken":"t","requestContext":{"apiId":"x"}}"#;
         assert_eq!(decode(appsync, &settings()).expect("appsync").reply, Reply::AppSync);
+    }
+
+    #[test]
+    fn text_and_byte_readers_agree() {
+        // Valid UTF-8 goes through the text reader; the same event with a stray byte in a field
+        // no decision reads goes through the byte reader, which skips that field unchecked as
+        // before. Both must read the same request.
+        let valid = br#"{"type":"REQUEST","methodArn":"arn:aws:execute-api:r:a:api/prod/GET/x","headers":{"cookie":"sAccessToken=t"},"requestContext":{"identity":{"userAgent":"caf\u00e9 \u00e9"}}}"#;
+        let mut stray = valid.to_vec();
+        let at = stray.windows(4).position(|w| w == b"caf\\").expect("marker") + 3;
+        stray.splice(at..at + 6, [0xff]);
+        assert!(std::str::from_utf8(&stray).is_err());
+        for body in [&valid[..], &stray[..]] {
+            let d = decode(body, &settings()).expect("decoded");
+            assert_eq!(d.request.cookie.as_deref(), Some("sAccessToken=t"));
+            assert_eq!((d.request.method.as_ref(), d.request.path.as_ref()), ("GET", "/x"));
+        }
+        // A stray byte in a string a decision reads is refused, with the byte reader's position.
+        let err = decode(b"{\"type\":\"REQ\xffUEST\"}", &settings()).err().expect("refused");
+        assert!(err.to_string().contains("invalid unicode code point at line 1 column"), "{err}");
     }
 
     #[test]
@@ -590,6 +617,63 @@ mod tests {
             decode(br#"{"type":"REQUEST","methodArn":"a","headers":{"x":1}}"#, &settings()),
             Err(EventError::Json(_))
         ));
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "plain-id_1",
+            "caf\u{e9} \u{1f600}",
+            "q\"uote",
+            "back\\slash",
+            "nl\nand\ttab",
+            "\u{0}\u{1f}\u{7f}",
+            "</script>",
+        ] {
+            let mut out = Vec::new();
+            push_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).ok(), serde_json::to_string(s).ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn answers_have_the_node_handlers_shape() {
+        let arn = "arn:aws:execute-api:r:a:api/prod/GET/x";
+        let policy = Reply::Policy { resource: arn.into() };
+        let text = render(&Decision::Anonymous, &policy, &settings(), 0).expect("rendered");
+        assert_eq!(
+            text,
+            r#"{"principalId":"","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:r:a:api/prod/GET/x"}]},"context":{"setCookie":""}}"#
+        );
+        let denied = Decision::InvalidClaims { errors: Vec::new() };
+        let value = |reply: &Reply| -> serde_json::Value {
+            serde_json::from_str(&render(&denied, reply, &settings(), 0).expect("rendered")).expect("valid JSON")
+        };
+        let body = r#"{"message":"invalid claim","claimValidationErrors":[]}"#;
+        assert_eq!(
+            value(&policy),
+            serde_json::json!({"principalId": "", "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": arn}]},
+                "context": {"body": body, "setCookie": ""}})
+        );
+        assert_eq!(
+            value(&Reply::Simple),
+            serde_json::json!({"isAuthorized": false, "context": {"body": body, "setCookie": ""}})
+        );
+        assert_eq!(
+            value(&Reply::AppSync),
+            serde_json::json!({"isAuthorized": false, "resolverContext": {"body": body}, "ttlOverride": 0})
+        );
+        let mut out = Vec::new();
+        Context {
+            user_id: Some("u\"1"),
+            tenant_id: Some("public"),
+            session_handle: Some("h"),
+            ..Default::default()
+        }
+        .write(&mut out);
+        assert_eq!(out, br#"{"userId":"u\"1","tenantId":"public","sessionHandle":"h"}"#);
     }
 
     #[test]
