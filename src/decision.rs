@@ -292,6 +292,7 @@ impl Authorizer {
     }
 
     async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {
+        let now = self.clock.now_ms();
         let mut candidates = match credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref()) {
             Ok(c) => c,
             Err(e) => return Decision::TryRefresh { reason: e.to_string() },
@@ -299,13 +300,13 @@ impl Authorizer {
         // Header wins when it holds something that parses (or is a cached, verified token).
         let mut picked = None;
         if let Some(raw) = candidates.header
-            && let Some(resolved) = self.resolve(raw)
+            && let Some(resolved) = self.resolve(raw, now)
         {
             picked = Some((Cow::Borrowed(raw), resolved, TransferMethod::Header));
         }
         if picked.is_none()
             && let Some(raw) = candidates.cookie.take()
-            && let Some(resolved) = self.resolve(&raw)
+            && let Some(resolved) = self.resolve(&raw, now)
         {
             if candidates.duplicate_cookies {
                 return Decision::TryRefresh {
@@ -333,7 +334,6 @@ impl Authorizer {
                 },
             };
         };
-        let now = self.clock.now_ms();
         let key = resolved.key;
         // A cached token needs no await; the signature path is boxed so that its state does not
         // weigh on every request's future.
@@ -507,9 +507,9 @@ impl Authorizer {
     }
 
     /// A candidate token: a cached verified one, else one that parses; `None` counts as absent.
-    fn resolve(&self, raw: &str) -> Option<Resolved> {
+    fn resolve(&self, raw: &str, now: u64) -> Option<Resolved> {
         let key = token_key(raw);
-        if let Some(t) = self.cache.get(&key) {
+        if let Some(t) = self.cache.get(&key, now) {
             return Some(Resolved {
                 key,
                 token: Candidate::Cached(t),

@@ -103,17 +103,19 @@ impl TokenCache {
         self.verified.as_ref().map_or(0, |c| c.len() as u64)
     }
 
-    pub fn get(&self, key: &TokenKey) -> Option<Arc<SessionToken>> {
-        let hit = self.verified.as_ref().and_then(|c| self.live(c, key));
+    /// The verified token for `key`, if cached and before its deadline at `now_ms` (the caller's
+    /// one clock reading for the request).
+    pub fn get(&self, key: &TokenKey, now_ms: u64) -> Option<Arc<SessionToken>> {
+        let hit = self.verified.as_ref().and_then(|c| self.live(c, key, now_ms));
         let counter = if hit.is_some() { &self.stats.hits } else { &self.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
     }
 
     /// The entry for `key` if it is still within its deadline; a stale one is removed.
-    fn live(&self, cache: &Verified, key: &TokenKey) -> Option<Arc<SessionToken>> {
+    fn live(&self, cache: &Verified, key: &TokenKey, now_ms: u64) -> Option<Arc<SessionToken>> {
         let entry = cache.get(key)?;
-        if entry.until_ms > self.clock.now_ms() {
+        if entry.until_ms > now_ms {
             Some(entry.token)
         } else {
             cache.remove(key);
@@ -196,7 +198,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::clock::{Clock, ManualClock};
 
     fn token(exp_s: u64) -> ParsedToken {
         use base64::Engine;
@@ -215,11 +217,11 @@ mod tests {
         let t = token(1_010); // expires 10 s from now
         let key = token_key("a");
         cache.verify_once(key, &t, async { Ok(()) }).await.expect("verify");
-        assert!(cache.get(&key).is_some());
+        assert!(cache.get(&key, clock.now_ms()).is_some());
         clock.advance(9_999);
-        assert!(cache.get(&key).is_some());
+        assert!(cache.get(&key, clock.now_ms()).is_some());
         clock.advance(1);
-        assert!(cache.get(&key).is_none(), "an entry at its deadline is a miss");
+        assert!(cache.get(&key, clock.now_ms()).is_none(), "an entry at its deadline is a miss");
         assert_eq!(cache.entries(), 0, "and it is removed");
     }
 
