@@ -16,7 +16,7 @@ BIN = ROOT / "target" / "release" / "session-authorizer"
 DURATION = os.environ.get("BENCH_SECONDS", "10")
 UNIQUE = int(os.environ.get("BENCH_UNIQUE", "120000"))
 CONNS = os.environ.get("BENCH_CONNECTIONS", "64")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "20"))
 SERVER_CPU, LOAD_CPU = "0", "1"
 
