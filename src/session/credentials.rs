@@ -70,7 +70,7 @@ fn scan(header: &str) -> Scan<'_> {
             }
         }
         let counted = pair.trim().split('=').next().unwrap_or_default();
-        let is_access = if counted.contains('%') {
+        let is_access = if has_percent(counted) {
             match percent_encoding::percent_decode_str(counted).decode_utf8() {
                 Ok(decoded) => decoded == ACCESS_TOKEN_COOKIE,
                 Err(_) => counted == ACCESS_TOKEN_COOKIE,
