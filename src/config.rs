@@ -44,6 +44,8 @@ pub struct Settings {
     pub headers: HeaderSettings,
     pub lambda: LambdaSettings,
     pub cache: CacheSettings,
+    pub paths: PathSettings,
+    pub forward_auth: ForwardAuthSettings,
     /// First match wins; when none matches, the session is optional and no validator runs.
     pub routes: Vec<RouteSettings>,
 }
@@ -279,6 +281,85 @@ impl Default for CacheSettings {
     }
 }
 
+/// How request paths are read before routes are matched (`src/target.rs` has the readings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathSettings {
+    /// Whether a backend may route paths without regard to case (Express's default, ASP.NET
+    /// Core, IIS): then a path is also matched case-insensitively, and refused when that finds
+    /// another route. Set false only when every backend routes case-sensitively.
+    pub case_insensitive_backends: bool,
+}
+
+impl Default for PathSettings {
+    fn default() -> Self {
+        Self {
+            case_insensitive_backends: true,
+        }
+    }
+}
+
+/// The proxy in front of `/forward-auth`, which decides the headers that carry the original
+/// request's method and URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardAuthProxy {
+    /// NGINX `auth_request` (and ingress-nginx): `X-Original-Method`, `X-Original-URI`.
+    Nginx,
+    /// Traefik ForwardAuth: `X-Forwarded-Method`, `X-Forwarded-Uri`.
+    Traefik,
+    /// Caddy `forward_auth`: `X-Forwarded-Method`, `X-Forwarded-Uri`.
+    Caddy,
+}
+
+impl ForwardAuthProxy {
+    pub fn method_header(self) -> &'static str {
+        match self {
+            ForwardAuthProxy::Nginx => "x-original-method",
+            ForwardAuthProxy::Traefik | ForwardAuthProxy::Caddy => "x-forwarded-method",
+        }
+    }
+
+    pub fn uri_header(self) -> &'static str {
+        match self {
+            ForwardAuthProxy::Nginx => "x-original-uri",
+            ForwardAuthProxy::Traefik | ForwardAuthProxy::Caddy => "x-forwarded-uri",
+        }
+    }
+}
+
+/// Where `/forward-auth` reads the original request: only from the headers the proxy sets
+/// (overwriting any copy a client sent), never from another forwarding header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthSettings {
+    pub proxy: ForwardAuthProxy,
+    /// Overrides the proxy's method header.
+    pub method_header: Option<String>,
+    /// Overrides the proxy's URI header; its value is a path (`/a?b`) or an absolute URL.
+    pub uri_header: Option<String>,
+}
+
+impl Default for ForwardAuthSettings {
+    fn default() -> Self {
+        Self {
+            proxy: ForwardAuthProxy::Nginx,
+            method_header: None,
+            uri_header: None,
+        }
+    }
+}
+
+impl ForwardAuthSettings {
+    pub fn method_header(&self) -> &str {
+        self.method_header.as_deref().unwrap_or(self.proxy.method_header())
+    }
+
+    pub fn uri_header(&self) -> &str {
+        self.uri_header.as_deref().unwrap_or(self.proxy.uri_header())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionRequirement {
@@ -378,6 +459,10 @@ impl Settings {
                 ("headers.session_handle", self.headers.session_handle.as_ref()),
             ])
             .chain(self.headers.claims.iter().map(|c| ("headers.claims.header", Some(&c.header))))
+            .chain([
+                ("forward_auth.method_header", self.forward_auth.method_header.as_ref()),
+                ("forward_auth.uri_header", self.forward_auth.uri_header.as_ref()),
+            ])
         {
             if let Some(name) = name
                 && http::HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -407,7 +492,7 @@ impl Settings {
             return Err(ConfigError::invalid("server.log_format", "must be json or text"));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            crate::policy::Route::compile(route, &crate::claims::global_validators(st))
+            crate::policy::Route::compile(route, &crate::claims::global_validators(st), &self.paths)
                 .map_err(|m| ConfigError::invalid(format!("routes[{i}]"), m))?;
         }
         if self.lambda.policy_resource == PolicyResource::Stage && !self.one_rule_for_every_route() {

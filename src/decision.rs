@@ -62,6 +62,12 @@ pub struct AuthRequest<'a> {
     pub cookie: Option<Cow<'a, str>>,
     pub anti_csrf: Option<Cow<'a, str>>,
     pub has_rid: bool,
+    /// Values of `X-HTTP-Method-Override` and its kin: a backend with a method-override
+    /// middleware serves the request as that method, so its route must be the same.
+    pub method_overrides: Vec<Cow<'a, str>>,
+    /// The request carries `Access-Control-Request-Method`: with `OPTIONS`, a CORS preflight,
+    /// which is never refused for lack of a session.
+    pub preflight: bool,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -174,6 +180,13 @@ pub enum Decision {
     Error {
         reason: String,
     },
+    /// The request cannot be judged as the backend would serve it (a target backends read in
+    /// different ways, unreadable forwarding headers): 400, never an allow. `message` is for
+    /// the client, `reason` for the log.
+    BadRequest {
+        message: String,
+        reason: String,
+    },
 }
 
 impl Decision {
@@ -185,12 +198,16 @@ impl Decision {
             Decision::Unauthorised { .. } => "unauthorised",
             Decision::InvalidClaims { .. } => "invalid_claims",
             Decision::Error { .. } => "error",
+            Decision::BadRequest { .. } => "bad_request",
         }
     }
 
     fn reason(&self) -> &str {
         match self {
-            Decision::TryRefresh { reason } | Decision::Unauthorised { reason, .. } | Decision::Error { reason } => reason,
+            Decision::TryRefresh { reason }
+            | Decision::Unauthorised { reason, .. }
+            | Decision::Error { reason }
+            | Decision::BadRequest { reason, .. } => reason,
             Decision::InvalidClaims { errors } if errors.iter().any(|e| matches!(e.reason, Some(Reason::TenantNotAllowed { .. }))) => {
                 "tenant not allowed on this route"
             }
@@ -253,6 +270,10 @@ fn normalise_cookie_domain(input: &str) -> String {
     }
 }
 
+/// What the client is told about a target whose readings fall under different routes; the log
+/// line names them.
+pub const AMBIGUOUS_TARGET: &str = "ambiguous request target: backends may route this path as a different one, so it is not judged";
+
 /// The decision core, shared by every adapter.
 pub struct Authorizer {
     pub settings: DecisionSettings,
@@ -270,25 +291,61 @@ impl Authorizer {
     /// Decides one request and records the metric and the log line for it.
     pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
         let started = Instant::now();
-        let route = self.policy.route_for(&req.method, &req.path);
-        let decision = self.decide_on_route(req, route).await;
+        let (decision, route) = match self.route_for(req) {
+            Ok(route) if req.preflight && req.method == "OPTIONS" && req.method_overrides.is_empty() => (Decision::Anonymous, Some(route)),
+            Ok(route) => (self.decide_on_route(req, route).await, Some(route)),
+            Err(refused) => (refused, None),
+        };
+        self.record(req.front_door, &req.method, route.map(|r| r.pattern.as_str()), &decision, started);
+        decision
+    }
+
+    /// A request refused before a decision could start (a front door could not read it), counted
+    /// and logged like one.
+    pub fn refuse(&self, front_door: FrontDoor, method: &str, message: String, reason: String) -> Decision {
+        let decision = Decision::BadRequest { message, reason };
+        self.record(front_door, method, None, &decision, Instant::now());
+        decision
+    }
+
+    /// The route that judges `req`: its target read every way a backend may read it, under one
+    /// route, or a 400.
+    fn route_for(&self, req: &AuthRequest<'_>) -> Result<&Route, Decision> {
+        let target = crate::target::canonicalise(&req.path).map_err(|e| Decision::BadRequest {
+            message: format!("bad request target: {e}"),
+            reason: e.to_string(),
+        })?;
+        let route = if req.method_overrides.is_empty() {
+            self.policy.route_for(&[&req.method], &target)
+        } else {
+            let methods: Vec<&str> = std::iter::once(req.method.as_ref())
+                .chain(req.method_overrides.iter().map(|m| m.as_ref()))
+                .collect();
+            self.policy.route_for(&methods, &target)
+        };
+        route.map_err(|e| Decision::BadRequest {
+            message: AMBIGUOUS_TARGET.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn record(&self, front_door: FrontDoor, method: &str, route: Option<&str>, decision: &Decision, started: Instant) {
         let elapsed = started.elapsed();
-        self.metrics.observe_decision(req.front_door.as_str(), decision.outcome(), elapsed);
-        let user = match &decision {
+        self.metrics.observe_decision(front_door.as_str(), decision.outcome(), elapsed);
+        let user = match decision {
             Decision::Allow { session, .. } => session.user_id(),
             _ => "",
         };
         tracing::info!(
             target: "decision",
-            front_door = req.front_door.as_str(),
+            front_door = front_door.as_str(),
             outcome = decision.outcome(),
             user_id = user,
-            method = %req.method,
-            route = route.pattern.as_str(),
+            method = method,
+            route = route.unwrap_or(""),
             reason = decision.reason(),
             latency_us = elapsed.as_micros() as u64,
         );
-        decision
     }
 
     async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {

@@ -18,4 +18,5 @@ pub mod server;
 pub mod session;
 pub mod startup;
 pub mod state;
+pub mod target;
 pub mod telemetry;

@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::decision::{Authorizer, DecisionSettings};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::protocol::forward_auth::ForwardedRequestHeaders;
 use crate::protocol::proxy::IdentityHeaders;
 use crate::session::cache::TokenCache;
 use crate::session::core::{CoreClient, parse_connection_uri};
@@ -40,6 +41,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
     pub identity: Arc<IdentityHeaders>,
+    /// The headers `/forward-auth` reads the original request from.
+    pub forwarded: ForwardedRequestHeaders,
     /// Requests in flight on both listeners (`server.max_concurrency` permits).
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }
@@ -69,7 +72,7 @@ impl AppState {
                 max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
             },
         ));
-        let policy = Policy::new(&settings.routes, &crate::claims::global_validators(st)).map_err(StateError::Config)?;
+        let policy = Policy::new(&settings.routes, &crate::claims::global_validators(st), &settings.paths).map_err(StateError::Config)?;
         let db_checks = (st.check_database_cache_ms > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(settings.cache.max_entries)
@@ -92,6 +95,7 @@ impl AppState {
             db_checks,
         });
         let identity = Arc::new(IdentityHeaders::from_settings(&settings).map_err(StateError::Config)?);
+        let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth).map_err(StateError::Config)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
@@ -101,6 +105,7 @@ impl AppState {
             metrics,
             clock,
             identity,
+            forwarded,
             in_flight,
         })))
     }

@@ -122,8 +122,8 @@ impl Doors {
                 let r = self
                     .http
                     .get(self.svc.url("/forward-auth"))
-                    .header("x-forwarded-method", "GET")
-                    .header("x-forwarded-uri", path)
+                    .header("x-original-method", "GET")
+                    .header("x-original-uri", path)
                     .header(name, value)
                     .send()
                     .await

@@ -123,10 +123,19 @@ async fn grpc_raw(addr: SocketAddr, message: Vec<u8>) -> Result<Vec<u8>, tonic::
         .map(tonic::Response::into_inner)
 }
 
+/// A client whose requests carry the original method and URI NGINX would send `/forward-auth`
+/// (`GET /items`); a request's own headers replace them.
+fn client() -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("x-original-method", reqwest::header::HeaderValue::from_static("GET"));
+    h.insert("x-original-uri", reqwest::header::HeaderValue::from_static("/items"));
+    reqwest::Client::builder().default_headers(h).build().expect("client")
+}
+
 #[tokio::test]
 async fn authorize_bodies_over_the_limit_get_413_and_at_the_limit_are_decided() {
     let (_core, svc) = setup(LIMITS).await;
-    let client = reqwest::Client::new();
+    let client = client();
     let event = rest_event("GET", "/items", &[]).to_string();
     // Padded with insignificant whitespace to exactly 64 KiB: decided (anonymous allow).
     let at_limit = format!("{event}{}", " ".repeat(64 * 1024 - event.len()));
@@ -166,7 +175,7 @@ async fn authorize_bodies_over_the_limit_get_413_and_at_the_limit_are_decided() 
 #[tokio::test]
 async fn malformed_deep_and_wrongly_shaped_json_gets_400_naming_the_problem() {
     let (_core, svc) = setup(LIMITS).await;
-    let client = reqwest::Client::new();
+    let client = client();
     let deep_object = "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000);
     let deep_array = "[".repeat(30_000) + &"]".repeat(30_000);
     let deep_in_ignored = format!(
@@ -328,7 +337,7 @@ async fn oversized_tokens_count_as_absent_on_every_door() {
     let valid = support::role_token(&core, &["user"], 3600, "big", false);
     // Structurally a token, 20 KiB long: over MAX_TOKEN_BYTES, under the header limit.
     let padded = format!("{valid}{}", "A".repeat(20 * 1024));
-    let client = reqwest::Client::new();
+    let client = client();
     // Alone on an optional route: no session (the candidate is dropped, like any unparseable one).
     let (status, body) = svc
         .authorize(&rest_event("GET", "/items", &[("authorization", format!("Bearer {padded}"))]))
@@ -355,7 +364,8 @@ async fn oversized_tokens_count_as_absent_on_every_door() {
         assert!(r.headers().get("x-user-id").is_none(), "{url}: no session from an oversized token");
         let r = client
             .get(&required)
-            .header("x-forwarded-uri", "/private/x")
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/private/x")
             .header("cookie", format!("sAccessToken={padded}"))
             .send()
             .await
@@ -439,7 +449,7 @@ async fn grpc_check_refuses_oversized_and_garbage_messages_and_keeps_serving() {
 async fn proxy_doors_ignore_request_bodies_they_do_not_need() {
     let (core, svc) = setup(LIMITS).await;
     let valid = support::role_token(&core, &["user"], 3600, "body", false);
-    let client = reqwest::Client::new();
+    let client = client();
     // Envoy's `with_request_body` sends the body along; it never changes the decision.
     for url in [svc.url("/ext-authz/items"), svc.url("/forward-auth")] {
         let r = client
@@ -497,20 +507,13 @@ core_timeout_ms = 30000
     let svc = Service::start(settings(&format!("http://{hole}"), toml)).await;
     // One request in flight, stuck on the JWKS fetch: it holds the only permit.
     let stuck_url = svc.url("/authorize");
-    let stuck = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(stuck_url)
-            .json(&needs_keys_event())
-            .send()
-            .await
-            .map(|r| r.status())
-    });
+    let stuck = tokio::spawn(async move { client().post(stuck_url).json(&needs_keys_event()).send().await.map(|r| r.status()) });
     let t0 = Instant::now();
     while svc.state.in_flight.available_permits() > 0 {
         assert!(t0.elapsed() < Duration::from_secs(10), "the stuck request never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let client = reqwest::Client::new();
+    let client = client();
     let token = needs_keys_token();
     for (door, req) in [
         ("authorize", client.post(svc.url("/authorize")).json(&needs_keys_event())),
@@ -553,7 +556,7 @@ request_timeout_ms = 300
 core_timeout_ms = 30000
 "#;
     let svc = Service::start(settings(&format!("http://{hole}"), toml)).await;
-    let client = reqwest::Client::new();
+    let client = client();
     let token = needs_keys_token();
     for (door, req) in [
         ("authorize", client.post(svc.url("/authorize")).json(&needs_keys_event())),
@@ -660,7 +663,7 @@ async fn idle_keep_alive_connections_close_and_timely_clients_are_served() {
     for part in [
         &b"GET /forward-auth HTT"[..],
         b"P/1.1\r\nhost: x\r\n",
-        b"x-original-uri: /items\r\n\r\n",
+        b"x-original-method: GET\r\nx-original-uri: /items\r\n\r\n",
     ] {
         s.write_all(part).await.expect("write");
         tokio::time::sleep(Duration::from_millis(100)).await;

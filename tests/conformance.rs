@@ -970,8 +970,8 @@ async fn decisions_match_supertokens_node() {
                 .map(normalise_front_token);
             let mut fa = reqwest::Client::new()
                 .get(service.url("/forward-auth"))
-                .header("x-forwarded-method", c.method)
-                .header("x-forwarded-uri", "/items/1");
+                .header("x-original-method", c.method)
+                .header("x-original-uri", "/items/1");
             for (k, v) in &c.headers {
                 fa = fa.header(*k, v);
             }

@@ -138,8 +138,8 @@ async fn tenant_allow_list_refuses_other_tenants_with_a_clear_reason() {
     let fa = |t: &str, uri: &str| {
         client
             .get(svc.url("/forward-auth"))
-            .header("x-forwarded-method", "GET")
-            .header("x-forwarded-uri", uri)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", uri)
             .header("cookie", format!("sAccessToken={t}"))
             .header("x-tenant-id", "forged")
             .send()

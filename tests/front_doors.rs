@@ -93,8 +93,8 @@ impl Doors {
         let req = self
             .http
             .get(self.svc.url("/forward-auth"))
-            .header("x-forwarded-method", method)
-            .header("x-forwarded-uri", path);
+            .header("x-original-method", method)
+            .header("x-original-uri", path);
         self.http_door(req, headers).await
     }
 
@@ -291,7 +291,8 @@ async fn identity_headers_are_never_spoofable() {
     let r = d
         .http
         .get(d.svc.url("/forward-auth"))
-        .header("x-forwarded-uri", "/items")
+        .header("x-original-method", "GET")
+        .header("x-original-uri", "/items")
         .header("cookie", format!("sAccessToken={t}"))
         .send()
         .await
@@ -309,7 +310,8 @@ async fn denials_to_the_website_carry_cors_and_preflights_pass() {
         let r = d
             .http
             .get(d.svc.url("/forward-auth"))
-            .header("x-forwarded-uri", "/items")
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/items")
             .header("origin", origin)
             .header("cookie", format!("sAccessToken={expired}"))
             .send()
@@ -340,8 +342,8 @@ async fn denials_to_the_website_carry_cors_and_preflights_pass() {
             "forward" => d
                 .http
                 .get(d.svc.url("/forward-auth"))
-                .header("x-forwarded-method", "OPTIONS")
-                .header("x-forwarded-uri", "/private/x"),
+                .header("x-original-method", "OPTIONS")
+                .header("x-original-uri", "/private/x"),
             _ => d.http.request(reqwest::Method::OPTIONS, d.svc.url("/ext-authz/private/x")),
         };
         let r = req
@@ -358,8 +360,8 @@ async fn denials_to_the_website_carry_cors_and_preflights_pass() {
     let r = d
         .http
         .get(d.svc.url("/forward-auth"))
-        .header("x-forwarded-method", "OPTIONS")
-        .header("x-forwarded-uri", "/private/x")
+        .header("x-original-method", "OPTIONS")
+        .header("x-original-uri", "/private/x")
         .send()
         .await
         .expect("send");
@@ -383,11 +385,16 @@ async fn original_method_and_path_drive_the_route_policy() {
     assert_eq!(r.status(), 403);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["message"], "invalid claim");
-    // ingress-nginx's full-URL header.
+    // A full URL in the trusted header (ingress-nginx's `X-Original-URL`, when configured).
+    let mut s = settings(&core.uri(), CONFIG);
+    s.forward_auth.uri_header = Some("x-original-url".into());
+    let svc = Service::start(s).await;
     let r = d
         .http
-        .get(d.svc.url("/forward-auth"))
+        .get(svc.url("/forward-auth"))
+        .header("x-original-method", "GET")
         .header("x-original-url", "https://app.example.com/private/x?y=1")
+        .header("x-original-uri", "/items")
         .send()
         .await
         .expect("send");

@@ -15,6 +15,7 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::any;
 use serde_json::{Value, json};
+use session_authorizer::config::ForwardAuthProxy;
 use session_authorizer::dev::MintOptions;
 use support::{Service, StubCore, free_port, repo_path, settings, tool};
 
@@ -93,6 +94,15 @@ impl Proxy {
             Proxy::Nginx => "nginx",
             Proxy::Traefik => "traefik",
             Proxy::Caddy => "caddy",
+        }
+    }
+
+    /// The `forward_auth.proxy` setting this proxy's example needs.
+    fn forward_auth_proxy(self) -> ForwardAuthProxy {
+        match self {
+            Proxy::Traefik => ForwardAuthProxy::Traefik,
+            Proxy::Caddy => ForwardAuthProxy::Caddy,
+            Proxy::EnvoyHttp | Proxy::EnvoyGrpc | Proxy::Nginx => ForwardAuthProxy::Nginx,
         }
     }
 
@@ -194,6 +204,7 @@ impl Gateway {
         let core = StubCore::start().await;
         let mut s = settings(&core.uri(), CONFIG);
         s.supertokens.website_domain = WEBSITE.into();
+        s.forward_auth.proxy = kind.forward_auth_proxy();
         let svc = Service::start(s).await;
         let backend = echo_backend().await;
         let listen = free_port();

@@ -59,8 +59,8 @@ check_database = true
     assert_eq!(authorize("/db/x", Some(&valid)).await.expect("db").status(), 200);
     let fa = client
         .get(proc.url("/forward-auth"))
-        .header("x-forwarded-method", "GET")
-        .header("x-forwarded-uri", "/items/2")
+        .header("x-original-method", "GET")
+        .header("x-original-uri", "/items/2")
         .header("authorization", format!("Bearer {valid}"))
         .send()
         .await

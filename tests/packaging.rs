@@ -730,8 +730,8 @@ async fn image_command_serves_against_a_core() {
         let token = support::role_token(&core, &["user"], ttl, handle, false);
         client
             .get(format!("{base}/forward-auth"))
-            .header("x-forwarded-method", "GET")
-            .header("x-forwarded-uri", "/items")
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/items")
             .header("cookie", format!("sAccessToken={token}"))
             .send()
     };

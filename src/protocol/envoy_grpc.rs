@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 /// gRPC status codes used in `CheckResponse.status`.
 const OK: i32 = 0;
+const INVALID_ARGUMENT: i32 = 3;
 const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
 
@@ -37,6 +38,8 @@ pub fn service(state: AppState) -> AuthorizationServer<CheckService> {
 /// The request headers Envoy sent: the `headers` map, or `header_map` with `encode_raw_headers`.
 struct GrpcHeaders {
     map: HashMap<String, Vec<String>>,
+    /// Whether the headers came as `header_map` (one entry per line) rather than joined.
+    raw: bool,
 }
 
 impl GrpcHeaders {
@@ -47,13 +50,15 @@ impl GrpcHeaders {
             .and_then(|a| a.request.as_ref())
             .and_then(|r| r.http.as_ref());
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        let mut raw = false;
         let (mut method, mut path) = (String::from("GET"), String::from("/"));
         if let Some(http) = http {
             for (k, v) in &http.headers {
                 map.entry(k.to_ascii_lowercase()).or_default().push(v.clone());
             }
-            if let Some(raw) = &http.header_map {
-                for h in &raw.headers {
+            if let Some(header_map) = &http.header_map {
+                raw = !header_map.headers.is_empty();
+                for h in &header_map.headers {
                     let value = if h.raw_value.is_empty() {
                         h.value.clone()
                     } else {
@@ -69,15 +74,26 @@ impl GrpcHeaders {
                 path = http.path.clone();
             }
         }
-        (Self { map }, method, path)
+        (Self { map, raw }, method, path)
     }
 
     fn first(&self, name: &str) -> Option<&str> {
         self.map.get(name).and_then(|v| v.first()).map(String::as_str)
     }
 
+    /// The request's cookies. Envoy sends each `Cookie` line on its own with
+    /// `encode_raw_headers`; without it the `headers` map holds them joined with `,`.
     fn cookie(&self) -> Option<Cow<'_, str>> {
-        AuthRequest::join_cookies(self.map.get("cookie")?.iter().map(|v| Cow::Borrowed(v.as_str())).collect())
+        let joined = AuthRequest::join_cookies(self.map.get("cookie")?.iter().map(|v| Cow::Borrowed(v.as_str())).collect());
+        if self.raw {
+            joined
+        } else {
+            joined.map(proxy::cookies_joined_by_envoy)
+        }
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.map.get(name).into_iter().flatten().map(String::as_str)
     }
 }
 
@@ -132,6 +148,23 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
             }
         }
         Some((500, _)) => return Err(tonic::Status::unavailable("authorizer could not decide (core failure)")),
+        Some((400, body)) => CheckResponse {
+            status: Some(rpc::Status {
+                code: INVALID_ARGUMENT,
+                message: decision.outcome().to_owned(),
+                details: Vec::new(),
+            }),
+            http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+                status: Some(HttpStatus { code: 400 }),
+                headers: vec![header(
+                    "content-type",
+                    "application/json",
+                    HeaderAppendAction::OverwriteIfExistsOrAdd,
+                )],
+                body,
+            })),
+            ..Default::default()
+        },
         Some((code, body)) => {
             // The body travels in the response itself; no need for NGINX's body header here.
             let mut headers = vec![header(
@@ -174,20 +207,22 @@ impl Authorization for CheckService {
         let req = request.into_inner();
         let (headers, method, path) = GrpcHeaders::from_request(&req);
         let origin = headers.first("origin");
-        let decision = if proxy::is_preflight(&method, headers.first("access-control-request-method").is_some()) {
-            Decision::Anonymous
-        } else {
-            let auth = AuthRequest {
-                front_door: FrontDoor::EnvoyGrpc,
-                method: Cow::Borrowed(method.as_str()),
-                path: Cow::Borrowed(path.as_str()),
-                authorization: headers.first("authorization").map(Cow::Borrowed),
-                cookie: headers.cookie(),
-                anti_csrf: headers.first("anti-csrf").map(Cow::Borrowed),
-                has_rid: headers.first("rid").is_some(),
-            };
-            self.state.authorizer.decide(&auth).await
+        let auth = AuthRequest {
+            front_door: FrontDoor::EnvoyGrpc,
+            method: Cow::Borrowed(method.as_str()),
+            path: Cow::Borrowed(path.as_str()),
+            authorization: headers.first("authorization").map(Cow::Borrowed),
+            cookie: headers.cookie(),
+            anti_csrf: headers.first("anti-csrf").map(Cow::Borrowed),
+            has_rid: headers.first("rid").is_some(),
+            method_overrides: proxy::METHOD_OVERRIDE_HEADERS
+                .iter()
+                .flat_map(|name| headers.all(name))
+                .map(|v| Cow::Borrowed(v.trim()))
+                .collect(),
+            preflight: headers.first("access-control-request-method").is_some(),
         };
+        let decision = self.state.authorizer.decide(&auth).await;
         check_response(&decision, &self.state, origin).map(tonic::Response::new)
     }
 }

@@ -4,7 +4,9 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use crate::decision::{Decision, FrontDoor};
+use std::borrow::Cow;
+
+use crate::decision::FrontDoor;
 use crate::protocol::proxy::{self, HttpFlavour};
 use crate::state::AppState;
 
@@ -15,16 +17,12 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
     let full = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let path = full.strip_prefix(PREFIX).unwrap_or(full);
     let path = if path.is_empty() || path.starts_with('?') {
-        format!("/{path}")
+        Cow::Owned(format!("/{path}"))
     } else {
-        path.to_owned()
+        Cow::Borrowed(path)
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(method.as_str(), headers.contains_key("access-control-request-method")) {
-        Decision::Anonymous
-    } else {
-        let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, method.as_str().to_owned(), path, headers);
-        state.authorizer.decide(&request).await
-    };
+    let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
+    let decision = state.authorizer.decide(&request).await;
     proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)
 }

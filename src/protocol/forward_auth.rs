@@ -1,59 +1,192 @@
 //! `ANY /forward-auth`: NGINX `auth_request`, Traefik ForwardAuth and Caddy `forward_auth`. The
-//! original method and URI come from `X-Forwarded-*` / `X-Original-*`; answers are only 200, 401
-//! or 403 (NGINX turns anything else into 500), with identity headers on 200.
+//! original method and URI come only from the two headers the configured proxy sets, each
+//! overwriting any copy a client sent (`forward_auth.proxy`); every other forwarding header a
+//! client can send (`X-Forwarded-Uri` to NGINX, `X-Original-URL`, `X-Rewrite-URL`, ...) is
+//! ignored. Answers are 200, 401 or 403 (NGINX turns anything else into 500), and 400 for a
+//! request that cannot be judged.
+
+use std::borrow::Cow;
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, HeaderName, Method};
+use http::{HeaderMap, HeaderName};
 
-use crate::decision::{Decision, FrontDoor};
+use crate::config::ForwardAuthSettings;
+use crate::decision::FrontDoor;
 use crate::protocol::proxy::{self, HttpFlavour};
 use crate::state::AppState;
 
-/// The original request line the proxy reports.
-pub fn original(method: &Method, headers: &HeaderMap) -> (String, String) {
-    const FORWARDED_METHOD: [HeaderName; 2] = [
-        HeaderName::from_static("x-forwarded-method"),
-        HeaderName::from_static("x-original-method"),
-    ];
-    const FORWARDED_URI: [HeaderName; 2] = [
-        HeaderName::from_static("x-forwarded-uri"),
-        HeaderName::from_static("x-original-uri"),
-    ];
-    const ORIGINAL_URL: [HeaderName; 1] = [HeaderName::from_static("x-original-url")];
-    let header = |names: &[HeaderName]| {
-        names
-            .iter()
-            .find_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
-    };
-    let method = header(&FORWARDED_METHOD).unwrap_or(method.as_str()).to_ascii_uppercase();
-    let uri = header(&FORWARDED_URI)
-        .map(str::to_owned)
-        .or_else(|| header(&ORIGINAL_URL).map(path_of_url))
-        .unwrap_or_else(|| "/".to_owned());
-    (method, uri)
+/// The headers that carry the original request, resolved once from `[forward_auth]`.
+#[derive(Debug, Clone)]
+pub struct ForwardedRequestHeaders {
+    pub method: HeaderName,
+    pub uri: HeaderName,
 }
 
-/// ingress-nginx sends a full URL in `X-Original-URL`: keep its path and query.
-fn path_of_url(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(url) => match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        },
-        Err(_) => u.to_owned(),
+impl ForwardedRequestHeaders {
+    pub fn from_settings(s: &ForwardAuthSettings) -> Result<Self, String> {
+        let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a valid header name"));
+        Ok(Self {
+            method: name(s.method_header())?,
+            uri: name(s.uri_header())?,
+        })
+    }
+}
+
+/// Why the original request cannot be read from the proxy's headers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardingError {
+    #[error("`{0}` is missing: the proxy in front must set it to the original request (forward_auth.proxy names the proxy)")]
+    Missing(HeaderName),
+    #[error("`{0}` was sent more than once; the proxy must overwrite it, not add to it")]
+    Repeated(HeaderName),
+    #[error("`{0}` is not visible ASCII")]
+    NotText(HeaderName),
+    #[error("`{0}` is not an HTTP method")]
+    NotAMethod(HeaderName),
+}
+
+/// The original method and request target, from exactly one value of each trusted header. The
+/// target is a path (`/a?b`) or, as ingress-nginx's `X-Original-URL` carries it, an absolute
+/// URL, of which the path and query are kept as they were sent.
+pub fn original<'h>(headers: &'h HeaderMap, trusted: &ForwardedRequestHeaders) -> Result<(&'h str, Cow<'h, str>), ForwardingError> {
+    let one = |name: &HeaderName| {
+        let mut values = headers.get_all(name).iter();
+        let value = values.next().ok_or_else(|| ForwardingError::Missing(name.clone()))?;
+        if values.next().is_some() {
+            return Err(ForwardingError::Repeated(name.clone()));
+        }
+        value.to_str().map_err(|_| ForwardingError::NotText(name.clone()))
+    };
+    let method = one(&trusted.method)?;
+    if method.is_empty() || !method.bytes().all(is_token_byte) {
+        return Err(ForwardingError::NotAMethod(trusted.method.clone()));
+    }
+    let uri = one(&trusted.uri)?;
+    Ok((method, path_of(uri)))
+}
+
+/// RFC 9110's `tchar`: what a method may be made of (so a comma-joined list is not one).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A target as sent: a path stays as it is; an absolute URL gives its path and query, raw (a URL
+/// parser would already resolve the dot segments and escapes the target is judged on).
+fn path_of(uri: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Cow::Borrowed(uri);
+    };
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+        return Cow::Borrowed(uri);
+    }
+    match rest.find(['/', '?', '#']).and_then(|i| rest.get(i..)) {
+        Some(tail) if tail.starts_with('/') => Cow::Borrowed(tail),
+        Some(tail) => Cow::Owned(format!("/{tail}")),
+        None => Cow::Borrowed("/"),
     }
 }
 
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let headers = request.headers();
-    let (orig_method, uri) = original(request.method(), headers);
     let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
-    let decision = if proxy::is_preflight(&orig_method, headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)) {
-        Decision::Anonymous
-    } else {
-        let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, headers);
-        state.authorizer.decide(&request).await
+    let decision = match original(headers, &state.forwarded) {
+        Ok((method, target)) => {
+            let request = proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), target, headers);
+            state.authorizer.decide(&request).await
+        }
+        Err(e) => state.authorizer.refuse(
+            FrontDoor::ForwardAuth,
+            request.method().as_str(),
+            format!("bad forwarded request: {e}"),
+            e.to_string(),
+        ),
     };
     proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nginx() -> ForwardedRequestHeaders {
+        ForwardedRequestHeaders::from_settings(&ForwardAuthSettings::default()).expect("names")
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_bytes(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_trusted_headers_are_read() {
+        let h = headers(&[
+            ("x-forwarded-uri", b"/items"),
+            ("x-forwarded-method", b"GET"),
+            ("x-original-url", b"http://h/items"),
+            ("x-original-uri", b"/admin/users?x=1"),
+            ("x-original-method", b"DELETE"),
+        ]);
+        let (method, target) = original(&h, &nginx()).expect("read");
+        assert_eq!((method, target.as_ref()), ("DELETE", "/admin/users?x=1"));
+        let traefik = ForwardedRequestHeaders::from_settings(&ForwardAuthSettings {
+            proxy: crate::config::ForwardAuthProxy::Traefik,
+            ..Default::default()
+        })
+        .expect("names");
+        let (method, target) = original(&h, &traefik).expect("read");
+        assert_eq!((method, target.as_ref()), ("GET", "/items"));
+    }
+
+    #[test]
+    fn missing_repeated_or_garbled_headers_are_refused() {
+        let t = nginx();
+        let uri = HeaderName::from_static("x-original-uri");
+        let method = HeaderName::from_static("x-original-method");
+        assert_eq!(
+            original(&headers(&[("x-original-method", b"GET"), ("x-forwarded-uri", b"/a")]), &t),
+            Err(ForwardingError::Missing(uri.clone()))
+        );
+        assert_eq!(
+            original(&headers(&[("x-original-uri", b"/a")]), &t),
+            Err(ForwardingError::Missing(method.clone()))
+        );
+        assert_eq!(
+            original(
+                &headers(&[
+                    ("x-original-method", b"GET"),
+                    ("x-original-uri", b"/items"),
+                    ("x-original-uri", b"/admin")
+                ]),
+                &t
+            ),
+            Err(ForwardingError::Repeated(uri.clone()))
+        );
+        for bad in [&b"GET, POST"[..], b"", b"G T", b"GET\t"] {
+            assert_eq!(
+                original(&headers(&[("x-original-method", bad), ("x-original-uri", b"/a")]), &t),
+                Err(ForwardingError::NotAMethod(method.clone())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            original(&headers(&[("x-original-method", b"GET"), ("x-original-uri", b"/caf\xc3\xa9")]), &t),
+            Err(ForwardingError::NotText(uri))
+        );
+    }
+
+    #[test]
+    fn absolute_urls_keep_their_raw_path_and_query() {
+        assert_eq!(path_of("https://h.example/x/../admin?q=1"), "/x/../admin?q=1");
+        assert_eq!(path_of("http://h:8080"), "/");
+        assert_eq!(path_of("http://h?q"), "/?q");
+        assert_eq!(path_of("/a://b"), "/a://b");
+        assert_eq!(path_of("relative"), "relative");
+    }
 }

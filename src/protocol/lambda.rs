@@ -85,20 +85,30 @@ fn borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D:
     Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
 }
 
-/// The headers a decision reads, in `WANTED` order.
-const WANTED: [&str; 4] = ["authorization", "anti-csrf", "rid", "cookie"];
+/// The headers a decision reads, in `WANTED` order: the credentials, then the method-override
+/// headers a backend may serve the request by (`proxy::METHOD_OVERRIDE_HEADERS`).
+const WANTED: [&str; 7] = [
+    "authorization",
+    "anti-csrf",
+    "rid",
+    "cookie",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 const COOKIE: usize = 3;
+const METHOD_OVERRIDES: std::ops::Range<usize> = 4..7;
 
 /// A header object as API Gateway sends it (names in any case, `null` values dropped), keeping
 /// only the headers in `WANTED`, first occurrence each. Every other value is still read as `V`,
 /// so a wrongly shaped event is refused whichever header is wrong, but nothing else is kept.
 /// `V` is one value (`headers`) or a list of values (`multiValueHeaders`).
 #[derive(Debug)]
-struct HeaderObject<V>([Option<V>; 4]);
+struct HeaderObject<V>([Option<V>; WANTED.len()]);
 
 impl<V> Default for HeaderObject<V> {
     fn default() -> Self {
-        Self([None, None, None, None])
+        Self(std::array::from_fn(|_| None))
     }
 }
 
@@ -399,6 +409,9 @@ fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>,
         cookie: ev.cookie_header(),
         anti_csrf: ev.header(1),
         has_rid: ev.header(2).is_some(),
+        method_overrides: METHOD_OVERRIDES.filter_map(|i| ev.header(i)).collect(),
+        // API Gateway answers CORS preflights itself; the SDK's handler has no such case.
+        preflight: false,
     }
 }
 
@@ -417,6 +430,8 @@ fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String,
         cookie: None,
         anti_csrf: None,
         has_rid: false,
+        method_overrides: Vec::new(),
+        preflight: false,
     }
 }
 
@@ -493,6 +508,17 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
             "",
             Context {
                 body: Some(invalid_claim_body(errors)),
+                set_cookie: Some(String::new()),
+                ..Default::default()
+            },
+        ),
+        // A Lambda authorizer cannot answer 400: a request it cannot judge is denied (API
+        // Gateway's 403), with the reason where `$context.authorizer.body` finds it.
+        Decision::BadRequest { message, .. } => (
+            false,
+            "",
+            Context {
+                body: Some(serde_json::json!({ "message": message }).to_string()),
                 set_cookie: Some(String::new()),
                 ..Default::default()
             },

@@ -116,6 +116,7 @@ pub fn denial(decision: &Decision) -> Option<(u16, String)> {
         Decision::Unauthorised { .. } => Some((401, r#"{"message":"unauthorised"}"#.into())),
         Decision::InvalidClaims { errors } => Some((403, invalid_claim_body(errors))),
         Decision::Error { .. } => Some((500, r#"{"message":"internal error"}"#.into())),
+        Decision::BadRequest { message, .. } => Some((400, serde_json::json!({ "message": message }).to_string())),
     }
 }
 
@@ -131,33 +132,62 @@ pub fn cors_on_denial(origin: Option<&str>, identity: &IdentityHeaders) -> Vec<(
     }
 }
 
-/// A CORS preflight: never blocked for lack of a session.
-pub fn is_preflight(method: &str, has_request_method_header: bool) -> bool {
-    method.eq_ignore_ascii_case("OPTIONS") && has_request_method_header
+/// Headers with which a client asks a backend's method-override middleware (Express's
+/// `method-override`, Spring's `HiddenHttpMethodFilter` setups, Symfony, Rails Rack) to serve
+/// the request as another method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Envoy joins a request's repeated headers with `,` before it asks the authorizer, `Cookie`
+/// lines too, while the backend reads each line as a cookie list of its own (Node joins them
+/// with `; `). No SuperTokens token holds a `,`, so reading it as `;` finds the cookies the
+/// backend sees.
+pub fn cookies_joined_by_envoy(cookie: Cow<'_, str>) -> Cow<'_, str> {
+    if memchr::memchr(b',', cookie.as_bytes()).is_some() {
+        Cow::Owned(cookie.replace(',', ";"))
+    } else {
+        cookie
+    }
 }
 
 /// An `AuthRequest` from HTTP headers (forward-auth, ext_authz HTTP); all `Cookie` headers joined.
-pub fn request_from_headers<'a>(front_door: FrontDoor, method: String, path: String, headers: &'a HeaderMap) -> AuthRequest<'a> {
-    use http::header::{AUTHORIZATION, COOKIE};
+pub fn request_from_headers<'a>(
+    front_door: FrontDoor,
+    method: Cow<'a, str>,
+    path: Cow<'a, str>,
+    headers: &'a HeaderMap,
+) -> AuthRequest<'a> {
+    use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, COOKIE};
     const ANTI_CSRF: HeaderName = HeaderName::from_static("anti-csrf");
     const RID: HeaderName = HeaderName::from_static("rid");
-    let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed);
-    let cookie = AuthRequest::join_cookies(
+    let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(Cow::Borrowed);
+    let mut cookie = AuthRequest::join_cookies(
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .map(std::borrow::Cow::Borrowed)
+            .map(Cow::Borrowed)
             .collect(),
     );
+    if front_door == FrontDoor::EnvoyHttp {
+        cookie = cookie.map(cookies_joined_by_envoy);
+    }
+    let mut method_overrides = Vec::new();
+    for name in METHOD_OVERRIDE_HEADERS {
+        for v in headers.get_all(name) {
+            // A value that is not text is still a reading the backend may make: keep it lossily.
+            method_overrides.push(String::from_utf8_lossy(v.as_bytes()).trim().to_owned().into());
+        }
+    }
     AuthRequest {
         front_door,
-        method: method.into(),
-        path: path.into(),
+        method,
+        path,
         authorization: text(AUTHORIZATION),
         cookie,
         anti_csrf: text(ANTI_CSRF),
         has_rid: headers.contains_key(RID),
+        method_overrides,
+        preflight: headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
     }
 }
 
