@@ -55,8 +55,13 @@ pub struct Settings {
 pub struct ServerSettings {
     pub http_listen: SocketAddr,
     pub grpc_listen: SocketAddr,
-    /// Largest request body accepted (Lambda events); larger ones get 413.
+    /// Largest request body accepted (Lambda events); larger ones get 413. The default is
+    /// Lambda's own limit on a synchronous invocation's payload, so every event API Gateway or
+    /// AppSync can send is read.
     pub max_body_bytes: usize,
+    /// Request bodies held in memory at once, all requests together; a body that would pass it
+    /// is refused with 503 (a few large events cannot take all the memory).
+    pub max_buffered_body_bytes: usize,
     /// Requests that take longer are answered 503 rather than left hanging.
     pub request_timeout_ms: u64,
     /// Requests in flight at once, HTTP and gRPC together; above it new ones are shed (503,
@@ -78,7 +83,8 @@ impl Default for ServerSettings {
         Self {
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9191)),
-            max_body_bytes: 64 * 1024,
+            max_body_bytes: 6 * 1024 * 1024,
+            max_buffered_body_bytes: 256 * 1024 * 1024,
             request_timeout_ms: 5_000,
             max_concurrency: 4_096,
             header_read_timeout_ms: 10_000,
@@ -472,6 +478,12 @@ impl Settings {
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be above 0"));
+        }
+        if self.server.max_buffered_body_bytes < self.server.max_body_bytes {
+            return Err(ConfigError::invalid(
+                "server.max_buffered_body_bytes",
+                "must be at least server.max_body_bytes",
+            ));
         }
         // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.
         if self.server.max_header_bytes < MIN_HEADER_BYTES {

@@ -45,6 +45,8 @@ pub struct Shared {
     pub forwarded: ForwardedRequestHeaders,
     /// Requests in flight on both listeners (`server.max_concurrency` permits).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Request body bytes held at once (`server.max_buffered_body_bytes` permits).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -99,6 +101,12 @@ impl AppState {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(
+            settings
+                .server
+                .max_buffered_body_bytes
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Ok(Self(Arc::new(Shared {
             settings: Arc::new(settings),
             authorizer,
@@ -107,6 +115,7 @@ impl AppState {
             identity,
             forwarded,
             in_flight,
+            body_budget,
         })))
     }
 

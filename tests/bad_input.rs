@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 const LIMITS: &str = r#"
 [server]
 header_read_timeout_ms = 600
+max_body_bytes = 65536
 
 [[routes]]
 path = "/private/**"
@@ -170,6 +171,122 @@ async fn authorize_bodies_over_the_limit_get_413_and_at_the_limit_are_decided() 
     .await;
     assert!(status_line(&resp).contains(" 413 "), "{resp}");
     still_serving(&svc).await;
+}
+
+/// Posts `size` bytes to `/authorize` with Python's `http.client`, which sends the whole body
+/// before it reads the answer: (status or the client's error, answer body).
+fn python_post(addr: SocketAddr, size: usize, chunked: bool) -> String {
+    let script = r#"
+import http.client, sys
+host, port = sys.argv[1].rsplit(":", 1)
+size, chunked = int(sys.argv[2]), sys.argv[3] == "1"
+conn = http.client.HTTPConnection(host, int(port), timeout=20)
+body = b" " * size
+try:
+    if chunked:
+        conn.request("POST", "/authorize", body=(body[i:i + 65536] for i in range(0, size, 65536)),
+                     headers={"content-type": "application/json"}, encode_chunked=True)
+    else:
+        conn.request("POST", "/authorize", body=body, headers={"content-type": "application/json"})
+    r = conn.getresponse()
+    print(r.status, r.read().decode())
+except Exception as e:
+    print("error", type(e).__name__, e)
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &addr.to_string(), &size.to_string(), if chunked { "1" } else { "0" }])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_its_body_gets_the_413() {
+    let (_core, svc) = setup(LIMITS).await;
+    let addr = svc.addr;
+    // 24 MiB is more than the kernel's socket buffers take in on loopback: without the body
+    // being read on after the answer, the client's write fails with a broken pipe.
+    for size in [2 * 1024 * 1024, 24 * 1024 * 1024] {
+        for chunked in [false, true] {
+            let out = tokio::task::spawn_blocking(move || python_post(addr, size, chunked))
+                .await
+                .expect("join");
+            assert!(
+                out.starts_with("413 ") && out.contains("server.max_body_bytes"),
+                "{size} bytes, chunked={chunked}: {out}"
+            );
+        }
+    }
+    still_serving(&svc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_every_event_a_gateway_can_send_is_read() {
+    let core = StubCore::start().await;
+    let svc = Service::start(settings(&core.uri(), "")).await;
+    let valid = support::role_token(&core, &["user"], 3600, "big", false);
+    // A REST event with a 64 KiB header (it appears twice: headers and multiValueHeaders).
+    let big = "b".repeat(64 * 1024);
+    let event = rest_event("GET", "/items", &[("cookie", format!("sAccessToken={valid}")), ("x-big", big)]);
+    let (status, body) = svc.authorize(&event).await;
+    assert_eq!((status, body["principalId"].as_str()), (200, Some("user-1")), "{body}");
+    // Lambda's own payload limit (6 MiB) bounds what a gateway sends: just under it is read,
+    // over it is refused.
+    let event = event.to_string();
+    let limit = 6 * 1024 * 1024;
+    let client = client();
+    let at_limit = format!("{event}{}", " ".repeat(limit - event.len()));
+    let r = client.post(svc.url("/authorize")).body(at_limit).send().await.expect("send");
+    assert_eq!(r.status(), 200);
+    let over = format!("{event}{}", " ".repeat(limit + 1 - event.len()));
+    let r = client.post(svc.url("/authorize")).body(over).send().await.expect("send");
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        svc.state.body_budget.available_permits(),
+        svc.state.settings.server.max_buffered_body_bytes,
+        "every body gave its share of the buffer budget back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_read_together_are_bounded() {
+    let toml = "[server]\nmax_body_bytes = 65536\nmax_buffered_body_bytes = 100000\n";
+    let (_core, svc) = setup(toml).await;
+    // One body of 60 000 bytes is held while it trickles in; a second cannot fit beside it.
+    let mut slow = TcpStream::connect(svc.addr).await.expect("connect");
+    slow.write_all(b"POST /authorize HTTP/1.1\r\nhost: x\r\ncontent-length: 60001\r\n\r\n")
+        .await
+        .expect("write");
+    slow.write_all(&[b' '; 60_000]).await.expect("write");
+    let t0 = Instant::now();
+    while svc.state.body_budget.available_permits() > 40_000 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "the first body was never counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = format!("{}{}", rest_event("GET", "/items", &[]), " ".repeat(50_000));
+    let r = client()
+        .post(svc.url("/authorize"))
+        .body(second.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.expect("json")["message"], "overloaded, retry later");
+    drop(slow);
+    let t0 = Instant::now();
+    loop {
+        let r = client()
+            .post(svc.url("/authorize"))
+            .body(second.clone())
+            .send()
+            .await
+            .expect("send");
+        if r.status() == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "budget not given back: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -695,13 +812,19 @@ fn limits_are_validated_with_the_key_named() {
         ("[server]\nheader_read_timeout_ms = 0", "server.header_read_timeout_ms"),
         ("[server]\nrequest_timeout_ms = 0", "server.request_timeout_ms"),
         ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
+        ("[server]\nmax_buffered_body_bytes = 1000", "server.max_buffered_body_bytes"),
     ] {
         let e = session_authorizer::config::Settings::from_toml_str(toml).expect_err(toml);
         assert!(e.to_string().contains(&format!("`{key}`")), "{toml}: {e}");
     }
     let s = session_authorizer::config::Settings::from_toml_str("").expect("defaults");
     assert_eq!(
-        (s.server.max_body_bytes, s.server.max_header_bytes, s.server.header_read_timeout_ms),
-        (65536, 65536, 10_000)
+        (
+            s.server.max_body_bytes,
+            s.server.max_buffered_body_bytes,
+            s.server.max_header_bytes,
+            s.server.header_read_timeout_ms
+        ),
+        (6 * 1024 * 1024, 256 * 1024 * 1024, 65536, 10_000)
     );
 }

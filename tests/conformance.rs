@@ -514,6 +514,20 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("authorization", format!("bearer {t}"))],
         ),
         case("basic auth header", d, "GET", vec![("authorization", "Basic dXNlcjpwYXNz".into())]),
+        // Events as large as a gateway may send: the event carries a 64 KiB header twice
+        // (`headers` and `multiValueHeaders`), more than the old 64 KiB body limit.
+        case(
+            "a 64 KiB header beside a valid cookie",
+            d,
+            "GET",
+            vec![("cookie", cookie(&t)), ("x-big", "b".repeat(64 * 1024))],
+        ),
+        case(
+            "a 64 KiB header beside an expired cookie",
+            d,
+            "GET",
+            vec![("x-big", "b".repeat(64 * 1024)), ("cookie", cookie(&expired))],
+        ),
         case(
             "duplicate sAccessToken cookies",
             d,
