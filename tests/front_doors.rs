@@ -6,9 +6,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde_json::{Value, json};
 use support::{Service, StubCore, rest_event, settings};
 
@@ -140,25 +138,7 @@ async fn check(
     path: &str,
     headers: &[(&str, String)],
 ) -> envoy_types::pb::envoy::service::auth::v3::CheckResponse {
-    let mut client = AuthorizationClient::connect(format!("http://{}", svc.grpc_addr))
-        .await
-        .expect("grpc connect");
-    let headers: HashMap<String, String> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
-    let req = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request {
-                http: Some(attribute_context::HttpRequest {
-                    method: method.into(),
-                    path: path.into(),
-                    headers,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    };
-    client.check(req).await.expect("check").into_inner()
+    support::grpc_check(svc.grpc_addr, method, path, headers).await
 }
 
 async fn doors() -> (StubCore, Doors) {

@@ -7,16 +7,15 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::any;
 use serde_json::{Value, json};
-use session_authorizer::config::ForwardAuthProxy;
 use session_authorizer::dev::MintOptions;
+use support::proxies::{Proc, Proxy};
 use support::{Service, StubCore, free_port, repo_path, settings, tool};
 
 const CONFIG: &str = r#"
@@ -37,31 +36,6 @@ session = "required"
 
 const WEBSITE: &str = "http://localhost:3000";
 
-struct Proc {
-    child: Child,
-    name: &'static str,
-    work: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            for log in ["error.log", "proxy.log"] {
-                if let Ok(text) = std::fs::read_to_string(self.work.join(log)) {
-                    eprintln!(
-                        "--- {} {log} ---\n{}",
-                        self.name,
-                        text.chars().rev().take(4000).collect::<String>().chars().rev().collect::<String>()
-                    );
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.work);
-    }
-}
-
 /// An echo backend: answers 200 with the request's headers as JSON.
 async fn echo_backend() -> SocketAddr {
     let app = Router::new().fallback(any(|headers: HeaderMap| async move {
@@ -75,119 +49,6 @@ async fn echo_backend() -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Proxy {
-    EnvoyHttp,
-    EnvoyGrpc,
-    Nginx,
-    Traefik,
-    Caddy,
-}
-
-impl Proxy {
-    fn name(self) -> &'static str {
-        match self {
-            Proxy::EnvoyHttp => "envoy-http",
-            Proxy::EnvoyGrpc => "envoy-grpc",
-            Proxy::Nginx => "nginx",
-            Proxy::Traefik => "traefik",
-            Proxy::Caddy => "caddy",
-        }
-    }
-
-    /// The `forward_auth.proxy` setting this proxy's example needs.
-    fn forward_auth_proxy(self) -> ForwardAuthProxy {
-        match self {
-            Proxy::Traefik => ForwardAuthProxy::Traefik,
-            Proxy::Caddy => ForwardAuthProxy::Caddy,
-            Proxy::EnvoyHttp | Proxy::EnvoyGrpc | Proxy::Nginx => ForwardAuthProxy::Nginx,
-        }
-    }
-
-    /// What the client gets when the authorizer is down (each fails closed in its own way).
-    fn down_status(self) -> u16 {
-        match self {
-            Proxy::EnvoyHttp | Proxy::EnvoyGrpc => 503,
-            Proxy::Nginx | Proxy::Traefik => 500,
-            Proxy::Caddy => 502,
-        }
-    }
-
-    fn start(self, listen: u16, authz: &Service, backend: SocketAddr) -> Proc {
-        let work = std::env::temp_dir().join(format!("session-authorizer-{}-{}-{}", self.name(), std::process::id(), listen));
-        std::fs::create_dir_all(&work).expect("work dir");
-        let vars: Vec<(&str, String)> = vec![
-            ("LISTEN_PORT", listen.to_string()),
-            ("AUTHZ_HTTP_PORT", authz.addr.port().to_string()),
-            ("AUTHZ_GRPC_PORT", authz.grpc_addr.port().to_string()),
-            ("BACKEND_PORT", backend.port().to_string()),
-            ("ADMIN_PORT", free_port().to_string()),
-            ("WORK_DIR", work.display().to_string()),
-        ];
-        let render = |src: &str, dst: &str| -> PathBuf {
-            let mut text = std::fs::read_to_string(repo_path(&format!("examples/{src}"))).expect("example config");
-            for (k, v) in &vars {
-                text = text.replace(&format!("{{{{{k}}}}}"), v);
-            }
-            let path = work.join(dst);
-            std::fs::write(&path, text).expect("write config");
-            path
-        };
-        let log = std::fs::File::create(work.join("proxy.log")).expect("log");
-        let mut cmd = match self {
-            Proxy::EnvoyHttp | Proxy::EnvoyGrpc => {
-                let cfg = render(
-                    if self == Proxy::EnvoyHttp {
-                        "envoy-http.yaml"
-                    } else {
-                        "envoy-grpc.yaml"
-                    },
-                    "envoy.yaml",
-                );
-                let mut c = Command::new(tool("ENVOY_BIN"));
-                c.arg("-c")
-                    .arg(cfg)
-                    .args(["--disable-hot-restart", "-l", "warning", "--concurrency", "1"]);
-                c
-            }
-            Proxy::Nginx => {
-                let cfg = render("nginx.conf", "nginx.conf");
-                let mut c = Command::new(tool("NGINX_BIN"));
-                c.arg("-p").arg(&work).arg("-e").arg(work.join("error.log")).arg("-c").arg(cfg);
-                c
-            }
-            Proxy::Traefik => {
-                render("traefik-dynamic.yml", "traefik-dynamic.yml");
-                let cfg = render("traefik.yml", "traefik.yml");
-                let mut c = Command::new(tool("TRAEFIK_BIN"));
-                c.arg(format!("--configFile={}", cfg.display()));
-                c
-            }
-            Proxy::Caddy => {
-                let cfg = render("Caddyfile", "Caddyfile");
-                let mut c = Command::new(tool("CADDY_BIN"));
-                c.args(["run", "--adapter", "caddyfile", "--config"])
-                    .arg(cfg)
-                    .env("HOME", &work)
-                    .env("XDG_DATA_HOME", &work)
-                    .env("XDG_CONFIG_HOME", &work);
-                c
-            }
-        };
-        let child = cmd
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.name()));
-        Proc {
-            child,
-            name: self.name(),
-            work,
-        }
-    }
 }
 
 struct Gateway {

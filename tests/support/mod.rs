@@ -2,6 +2,8 @@
 //! oracle process, and API Gateway event builders.
 #![allow(dead_code)]
 
+pub mod proxies;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -123,6 +125,34 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Envoy's `Check` for `method path` with `headers` (the `headers` map form, names lower-cased).
+pub async fn grpc_check(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+) -> envoy_types::pb::envoy::service::auth::v3::CheckResponse {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
+    let mut client = AuthorizationClient::connect(format!("http://{addr}")).await.expect("grpc connect");
+    let headers = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    let req = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request {
+                http: Some(attribute_context::HttpRequest {
+                    method: method.into(),
+                    path: path.into(),
+                    headers,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    client.check(req).await.expect("check").into_inner()
 }
 
 /// A free loopback port (free when asked; bind it soon).
