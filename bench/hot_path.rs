@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the hot functions, in process: a cached decision end to end (event
 //! parse, decision, render), its parts (event decoding, cookie extraction, cache key, token parse
-//! and structure check, claim evaluation, response rendering), and one RS256 verification (the
-//! cost a cache hit avoids).
+//! and structure check, claim evaluation, response rendering, the canonical target and its
+//! route), and one RS256 verification (the cost a cache hit avoids).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use session_authorizer::session::cache::token_key;
 use session_authorizer::session::credentials;
 use session_authorizer::session::token::ParsedToken;
 use session_authorizer::state::AppState;
+use session_authorizer::target::{MAX_READ_PATH_BYTES, canonicalise};
 
 fn event(token: &str) -> Vec<u8> {
     json!({
@@ -92,6 +93,30 @@ fn benches(c: &mut Criterion) {
     c.bench_function("response rendering (Allow policy for a REST event)", |b| {
         b.iter(|| lambda::render(&decision, &decoded.reply, &lambda_settings, 1_795_478_400_000).map(|s| s.len()))
     });
+
+    // The canonical target: an ordinary path (the common case, borrowed), a path with an escape,
+    // and a confusable one with every reading a backend may make; each then matched to a route.
+    let routed = Settings::from_toml_str(
+        "[[routes]]\npath = \"/admin/**\"\nsession = \"required\"\n[[routes]]\nmethods = [\"DELETE\"]\npath = \"/items/*\"\n",
+    )
+    .expect("settings");
+    let policy = AppState::new(routed, Arc::new(SystemClock)).expect("state");
+    let policy = &policy.authorizer.policy;
+    // The costliest path the readings are worked out for: every feature, repeated up to the limit.
+    let worst = format!("/{}", "%252e%2e;a\\%252F/..//%3f/".repeat(MAX_READ_PATH_BYTES / 28 - 1));
+    for (name, target) in [
+        ("worst 4 KiB path", worst.as_str()),
+        ("ordinary path", "/api/v1/items/42?page=2"),
+        ("path with an escape", "/api/v1/items/caf%C3%A9?page=2"),
+        ("confusable path", "/x/%2e%2e/%61dmin%2Fusers;a//b?page=2"),
+    ] {
+        c.bench_function(&format!("canonical target ({name})"), |b| {
+            b.iter(|| canonicalise(target).map(|t| t.canonical().len()))
+        });
+        c.bench_function(&format!("canonical target and route ({name})"), |b| {
+            b.iter(|| canonicalise(target).map(|t| policy.route_for(&["GET"], &t).is_ok()))
+        });
+    }
 
     let jwk = issuer.public_jwk();
     let key = DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e")).expect("key");

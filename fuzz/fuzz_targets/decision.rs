@@ -24,7 +24,7 @@ fn check(decision: &Decision, state: &session_authorizer::state::AppState, origi
     }
     for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {
         let r = proxy::render_http(decision, &state.identity, origin, flavour);
-        assert!(matches!(r.status().as_u16(), 200 | 401 | 403 | 500));
+        assert!(matches!(r.status().as_u16(), 200 | 400 | 401 | 403 | 500));
     }
     let _ = envoy_grpc::check_response(decision, state, origin);
     let lambda = LambdaSettings::default();
@@ -58,6 +58,8 @@ fuzz_target!(|data: &[u8]| {
         cookie: AuthRequest::join_cookies(raw.all("cookie").into_iter().map(Cow::Borrowed).collect()),
         anti_csrf: raw.header("anti-csrf").map(Cow::Borrowed),
         has_rid: raw.header("rid").is_some(),
+        method_overrides: raw.all("x-http-method-override").into_iter().map(Cow::Borrowed).collect(),
+        preflight: raw.header("access-control-request-method").is_some(),
     };
     let decision = f.runtime.block_on(state.authorizer.decide(&direct));
     check(&decision, state, origin);
@@ -68,9 +70,12 @@ fuzz_target!(|data: &[u8]| {
             headers.append(k, v);
         }
     }
-    let method = http::Method::from_bytes(raw.method.as_bytes()).unwrap_or(http::Method::GET);
-    let (orig_method, uri) = forward_auth::original(&method, &headers);
-    let request = proxy::request_from_headers(FrontDoor::ForwardAuth, orig_method, uri, &headers);
-    let decision = f.runtime.block_on(state.authorizer.decide(&request));
+    let decision = match forward_auth::original(&headers, &state.forwarded) {
+        Ok((method, uri)) => {
+            let request = proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
+            f.runtime.block_on(state.authorizer.decide(&request))
+        }
+        Err(e) => state.authorizer.refuse(FrontDoor::ForwardAuth, "GET", e.to_string(), e.to_string()),
+    };
     check(&decision, state, origin);
 });

@@ -104,6 +104,8 @@ pub fn fixture() -> &'static Fixture {
             cookie: seed.header("cookie").map(Into::into),
             anti_csrf: None,
             has_rid: false,
+            method_overrides: Vec::new(),
+            preflight: false,
         };
         let decision = fixture.runtime.block_on(fixture.state(None).authorizer.decide(&request));
         assert!(
