@@ -387,10 +387,10 @@ def main():
     # alternation, round after round, and each ratio is taken within its round (median reported).
     targets = {
         "healthz": lambda: wrk(f"{base}/healthz", "get.lua", []),
-        "forward_auth_cached": lambda: wrk(f"{base}/forward-auth", "get.lua", [f"Cookie: sAccessToken={token}", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /items"]),
+        "forward_auth_cached": lambda: wrk(f"{base}/forward-auth", "get.lua", [f"Cookie: sAccessToken={token}", "X-Original-Method: GET", "X-Original-URI: /items"]),
         "authorize_cached": lambda: wrk(f"{base}/authorize", "post.lua", [ev["cached"]]),
         # The same requests with no session to look up: what HTTP alone costs for their shape.
-        "forward_auth_no_session": lambda: wrk(f"{base}/forward-auth", "get.lua", [f"Cookie: other={token}", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /items"]),
+        "forward_auth_no_session": lambda: wrk(f"{base}/forward-auth", "get.lua", [f"Cookie: other={token}", "X-Original-Method: GET", "X-Original-URI: /items"]),
         "authorize_none": lambda: wrk(f"{base}/authorize", "post.lua", [ev["none"]]),
         "node_http": lambda: wrk(f"http://127.0.0.1:{seed_port}/", "post.lua", [ev["cached"]], conns="32"),
     }

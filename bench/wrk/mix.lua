@@ -29,7 +29,7 @@ function init(args)
    local post = {["Content-Type"] = "application/json"}
    reqs = {
       wrk.format("POST", "/authorize", post, read(dir .. "/cached.json")),
-      wrk.format("GET", "/forward-auth", {["Cookie"] = "sAccessToken=" .. token, ["X-Forwarded-Method"] = "GET", ["X-Forwarded-Uri"] = "/items"}),
+      wrk.format("GET", "/forward-auth", {["Cookie"] = "sAccessToken=" .. token, ["X-Original-Method"] = "GET", ["X-Original-URI"] = "/items"}),
       wrk.format("GET", "/ext-authz/items", {["Cookie"] = "sAccessToken=" .. token}),
       wrk.format("POST", "/authorize", post, read(dir .. "/none.json")),
       wrk.format("POST", "/authorize", post, read(dir .. "/expired.json")),
@@ -45,7 +45,7 @@ function request()
    local k = i % 6
    if k == 0 then
       u = u % #uniques + 1
-      return wrk.format("GET", "/forward-auth", {["Authorization"] = "Bearer " .. uniques[u], ["X-Forwarded-Method"] = "GET", ["X-Forwarded-Uri"] = "/items"})
+      return wrk.format("GET", "/forward-auth", {["Authorization"] = "Bearer " .. uniques[u], ["X-Original-Method"] = "GET", ["X-Original-URI"] = "/items"})
    end
    return reqs[k]
 end

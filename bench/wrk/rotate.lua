@@ -20,8 +20,8 @@ function request()
    if as_cookie then
       return wrk.format("GET", nil, {
          ["Cookie"] = "sAccessToken=" .. items[i],
-         ["X-Forwarded-Method"] = "GET",
-         ["X-Forwarded-Uri"] = "/items",
+         ["X-Original-Method"] = "GET",
+         ["X-Original-URI"] = "/items",
       })
    end
    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, items[i])
