@@ -14,11 +14,11 @@ use session_authorizer::clock::SystemClock;
 use session_authorizer::config::Settings;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::protocol::lambda;
+use session_authorizer::request_target::{MAX_READ_PATH_BYTES, canonicalise};
 use session_authorizer::session::cache::token_key;
 use session_authorizer::session::credentials;
 use session_authorizer::session::token::ParsedToken;
 use session_authorizer::state::AppState;
-use session_authorizer::target::{MAX_READ_PATH_BYTES, canonicalise};
 
 fn event(token: &str) -> Vec<u8> {
     json!({

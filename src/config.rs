@@ -287,7 +287,7 @@ impl Default for CacheSettings {
     }
 }
 
-/// How request paths are read before routes are matched (`src/target.rs` has the readings).
+/// How request paths are read before routes are matched (`src/request_target/` has the readings).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathSettings {

@@ -311,7 +311,7 @@ impl Authorizer {
     /// The route that judges `req`: its target read every way a backend may read it, under one
     /// route, or a 400.
     fn route_for(&self, req: &AuthRequest<'_>) -> Result<&Route, Decision> {
-        let target = crate::target::canonicalise(&req.path).map_err(|e| Decision::BadRequest {
+        let target = crate::request_target::canonicalise(&req.path).map_err(|e| Decision::BadRequest {
             message: format!("bad request target: {e}"),
             reason: e.to_string(),
         })?;

@@ -7,7 +7,7 @@ use globset::{GlobBuilder, GlobMatcher};
 
 use crate::claims::Validator;
 use crate::config::{PathSettings, RouteSettings, SessionRequirement};
-use crate::target::{Target, fold_case, is_folded};
+use crate::request_target::{Target, fold_case, is_folded};
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -186,7 +186,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::canonicalise;
+    use crate::request_target::canonicalise;
 
     fn paths() -> PathSettings {
         PathSettings::default()

@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::decision::{Authorizer, DecisionSettings};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::protocol::forward_auth::ForwardedRequestHeaders;
+use crate::protocol::forwarded::ForwardedRequestHeaders;
 use crate::protocol::proxy::IdentityHeaders;
 use crate::session::cache::TokenCache;
 use crate::session::core::{CoreClient, parse_connection_uri};

@@ -4,7 +4,7 @@
 //! repeated slashes, `;` parameters, backslashes, case, control bytes, broken or overlong
 //! escapes, alone and combined) goes through every front door directly and through the five real
 //! proxies started from `examples/`, with a session that lacks the route's claim and with none.
-//! Models of how common backends read a path (written here, apart from `src/target.rs`) say which
+//! Models of how common backends read a path (written here, apart from `src/request_target/`) say which
 //! route each target reaches; no target a backend would route to a protected path may be allowed
 //! or reach the backend unless the session satisfies that route. Spoofed forwarding headers,
 //! identity-header look-alikes and split `Cookie` lines go through the same doors. A property
@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use session_authorizer::config::{PathSettings, RouteSettings, Settings};
 use session_authorizer::policy::Policy;
-use session_authorizer::target::canonicalise;
+use session_authorizer::request_target::canonicalise;
 use support::proxies::{self, Proxy, RecordingBackend, raw_request};
 use support::{Service, StubCore, free_port, rest_event, settings};
 

@@ -11,7 +11,7 @@ use session_authorizer::config::LambdaSettings;
 use session_authorizer::decision::{AuthRequest, Decision, FrontDoor};
 use session_authorizer::protocol::lambda::{Refusal, Reply, render};
 use session_authorizer::protocol::proxy::{self, HttpFlavour};
-use session_authorizer::protocol::{envoy_grpc, forward_auth};
+use session_authorizer::protocol::{envoy_grpc, forwarded};
 use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
 
 fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
             headers.append(k, v);
         }
     }
-    let decision = match forward_auth::original(&headers, &state.forwarded) {
+    let decision = match forwarded::original(&headers, &state.forwarded) {
         Ok((method, uri)) => {
             let request = proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
             f.runtime.block_on(state.authorizer.decide(&request))

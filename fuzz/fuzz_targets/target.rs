@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::protocol::forward_auth::{self, ForwardedRequestHeaders};
-use session_authorizer::target::{MAX_PATH_BYTES, canonicalise};
+use session_authorizer::protocol::forwarded::{self, ForwardedRequestHeaders};
+use session_authorizer::request_target::{MAX_PATH_BYTES, canonicalise};
 use session_authorizer_fuzz::fixture;
 
 fuzz_target!(|data: &[u8]| {
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let trusted = ForwardedRequestHeaders::from_settings(&Default::default()).expect("names");
-    if let Ok((method, uri)) = forward_auth::original(&headers, &trusted) {
+    if let Ok((method, uri)) = forwarded::original(&headers, &trusted) {
         assert_eq!(headers.get_all("x-original-method").iter().count(), 1);
         assert_eq!(headers.get_all("x-original-uri").iter().count(), 1);
         assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic() && b != b','), "{method:?}");

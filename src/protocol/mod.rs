@@ -4,6 +4,7 @@
 pub mod envoy_grpc;
 pub mod envoy_http;
 pub mod forward_auth;
+pub mod forwarded;
 pub mod lambda;
 pub mod ops;
 pub mod proxy;

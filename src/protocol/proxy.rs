@@ -159,35 +159,48 @@ pub fn request_from_headers<'a>(
     use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, COOKIE};
     const ANTI_CSRF: HeaderName = HeaderName::from_static("anti-csrf");
     const RID: HeaderName = HeaderName::from_static("rid");
-    let text = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(Cow::Borrowed);
-    let mut cookie = AuthRequest::join_cookies(
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(Cow::Borrowed)
-            .collect(),
-    );
+    const METHOD_OVERRIDES: [HeaderName; 3] = [
+        HeaderName::from_static(METHOD_OVERRIDE_HEADERS[0]),
+        HeaderName::from_static(METHOD_OVERRIDE_HEADERS[1]),
+        HeaderName::from_static(METHOD_OVERRIDE_HEADERS[2]),
+    ];
+    // One pass over the request's few headers rather than a lookup (a hash of the name) for each
+    // of the eight read here. The first value of a header counts, as `HeaderMap::get` has it;
+    // every `Cookie` line counts.
+    let (mut authorization, mut anti_csrf) = (None, None);
+    let (mut has_rid, mut preflight) = (false, false);
+    let mut cookies = Vec::new();
+    let mut method_overrides = Vec::new();
+    for (name, value) in headers {
+        if *name == COOKIE {
+            cookies.extend(value.to_str().ok().map(Cow::Borrowed));
+        } else if *name == AUTHORIZATION {
+            authorization.get_or_insert(value.to_str().ok().map(Cow::Borrowed));
+        } else if *name == ACCESS_CONTROL_REQUEST_METHOD {
+            preflight = true;
+        } else if *name == ANTI_CSRF {
+            anti_csrf.get_or_insert(value.to_str().ok().map(Cow::Borrowed));
+        } else if *name == RID {
+            has_rid = true;
+        } else if METHOD_OVERRIDES.contains(name) {
+            // A value that is not text is still a reading the backend may make: keep it lossily.
+            method_overrides.push(String::from_utf8_lossy(value.as_bytes()).trim().to_owned().into());
+        }
+    }
+    let mut cookie = AuthRequest::join_cookies(cookies);
     if front_door == FrontDoor::EnvoyHttp {
         cookie = cookie.map(cookies_joined_by_envoy);
-    }
-    let mut method_overrides = Vec::new();
-    for name in METHOD_OVERRIDE_HEADERS {
-        for v in headers.get_all(name) {
-            // A value that is not text is still a reading the backend may make: keep it lossily.
-            method_overrides.push(String::from_utf8_lossy(v.as_bytes()).trim().to_owned().into());
-        }
     }
     AuthRequest {
         front_door,
         method,
         path,
-        authorization: text(AUTHORIZATION),
+        authorization: authorization.flatten(),
         cookie,
-        anti_csrf: text(ANTI_CSRF),
-        has_rid: headers.contains_key(RID),
+        anti_csrf: anti_csrf.flatten(),
+        has_rid,
         method_overrides,
-        preflight: headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD),
+        preflight,
     }
 }
 

@@ -32,9 +32,7 @@ pub enum TargetError {
     NotAPath,
     #[error("the request path is longer than {MAX_PATH_BYTES} bytes")]
     TooLong,
-    #[error(
-        "the request path holds escapes, `;`, `\\`, empty or dot segments and is longer than {MAX_READ_PATH_BYTES} bytes"
-    )]
+    #[error("the request path holds escapes, `;`, `\\`, empty or dot segments and is longer than {MAX_READ_PATH_BYTES} bytes")]
     TooLongToRead,
     #[error("the request target holds a control character")]
     ControlCharacter,
@@ -249,7 +247,10 @@ mod tests {
         let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
         assert_eq!(canonicalise(&long), Err(TargetError::TooLong));
         let plain = format!("/{}", "a/".repeat(MAX_PATH_BYTES / 2 - 1));
-        assert!(canonicalise(&plain).is_ok(), "an ordinary path is read up to {MAX_PATH_BYTES} bytes");
+        assert!(
+            canonicalise(&plain).is_ok(),
+            "an ordinary path is read up to {MAX_PATH_BYTES} bytes"
+        );
         let escaped = format!("/{}", "a%20".repeat(MAX_READ_PATH_BYTES / 4));
         assert_eq!(canonicalise(&escaped), Err(TargetError::TooLongToRead));
         let within = format!("/{}", "a%20".repeat((MAX_READ_PATH_BYTES - 1) / 4));
