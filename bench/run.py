@@ -544,9 +544,15 @@ def write_results(r):
     lines += [k_a["cmd"], k_g["cmd"], "cargo bench --bench hot_path", "python3 bench/run.py --lambda-cold-start   # the Lambda cold start alone", "```", "", "## Versions", ""]
     lines += [f"- {k}: {val}" for k, val in v.items()]
     path = ROOT / "bench" / "RESULTS.md"
-    # The soak section comes from bench/soak, run separately: keep it.
+    # Sections measured apart (bench/soak; A/B comparisons of two builds, written by hand with
+    # their commands) are kept as they are.
     old = path.read_text() if path.exists() else ""
-    soak = old[old.index("<!-- soak:begin -->"):old.index("<!-- soak:end -->") + len("<!-- soak:end -->")] if "<!-- soak:end -->" in old else ""
+    kept = []
+    for name in ("soak", "ab"):
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin in old and end in old:
+            kept.append(old[old.index(begin):old.index(end) + len(end)])
+    soak = "\n\n".join(kept)
     # Commands are shown relative to the repository root.
     text = "\n".join(lines).replace(str(ROOT) + "/", "")
     path.write_text(text + "\n" + ("\n" + soak + "\n" if soak else ""))
