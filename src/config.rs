@@ -157,6 +157,10 @@ pub struct SuperTokensSettings {
     pub website_domain: String,
     /// The SDK's `apiBasePath`: the refresh-token cookie path is `{api_base_path}/session/refresh`.
     pub api_base_path: String,
+    /// Whether the backend SDK's own routes (`{api_base_path}/**`: sign-in, refresh, sign-out)
+    /// are served behind this authorizer and pass untouched (a `public` route before every
+    /// other). False when the SDK's API is elsewhere.
+    pub pass_sdk_routes: bool,
     pub cookie_domain: Option<String>,
     /// Overrides the derived SameSite (`lax`, `strict`, `none`).
     pub cookie_same_site: Option<String>,
@@ -188,6 +192,7 @@ impl Default for SuperTokensSettings {
             api_domain: "http://localhost:3001".into(),
             website_domain: "http://localhost:3000".into(),
             api_base_path: "/auth".into(),
+            pass_sdk_routes: true,
             cookie_domain: None,
             cookie_same_site: None,
             cookie_secure: None,
@@ -371,6 +376,10 @@ impl ForwardAuthSettings {
 pub enum SessionRequirement {
     Optional,
     Required,
+    /// Credentials are not read at all: allowed, with no identity (client copies removed). For
+    /// the backend SDK's own routes: its refresh call carries an expired access token, or a
+    /// refresh token as `Authorization: Bearer`, neither of which is a session to judge.
+    Public,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -448,6 +457,13 @@ impl Settings {
         if !st.api_base_path.starts_with('/') {
             return Err(ConfigError::invalid("supertokens.api_base_path", "must start with `/`"));
         }
+        if st.pass_sdk_routes && st.api_base_path.trim_end_matches('/').is_empty() {
+            return Err(ConfigError::invalid(
+                "supertokens.pass_sdk_routes",
+                "with api_base_path \"/\" the SDK's routes would be every path: set pass_sdk_routes = false and \
+                 give the SDK's routes `session = \"public\"` routes of their own",
+            ));
+        }
         if let Some(same_site) = &st.cookie_same_site
             && !matches!(same_site.to_ascii_lowercase().as_str(), "lax" | "strict" | "none")
         {
@@ -512,16 +528,32 @@ impl Settings {
                 "lambda.policy_resource",
                 "\"stage\" lets API Gateway reuse one cached policy for every method and path, so an allow on one \
                  route would open the others: it needs no [[routes]], or a first route that matches everything \
-                 (methods = [\"*\"], path = \"/**\"); otherwise keep \"exact\" and turn API Gateway's result cache off",
+                 (methods = [\"*\"], path = \"/**\"), and supertokens.pass_sdk_routes = false (the SDK's routes \
+                 pass without a session check); otherwise keep \"exact\" and turn API Gateway's result cache off",
             ));
         }
         Ok(())
     }
 
+    /// The routes in force: the SDK's own, when they pass untouched, then `[[routes]]`.
+    pub fn effective_routes(&self) -> Vec<RouteSettings> {
+        let st = &self.supertokens;
+        let sdk = st.pass_sdk_routes.then(|| RouteSettings {
+            methods: any_method(),
+            path: format!("{}/**", st.api_base_path.trim_end_matches('/')),
+            session: SessionRequirement::Public,
+            check_database: None,
+            claims: Vec::new(),
+            global_claims: false,
+            tenants: Vec::new(),
+        });
+        sdk.into_iter().chain(self.routes.iter().cloned()).collect()
+    }
+
     /// Whether every request meets the same route rule, so the decision cannot depend on the
     /// method or path (the later routes never match after a catch-all).
     fn one_rule_for_every_route(&self) -> bool {
-        self.routes
+        self.effective_routes()
             .first()
             .is_none_or(|r| r.path == "/**" && r.methods.iter().any(|m| m == "*"))
     }
@@ -538,7 +570,7 @@ mod tests {
 
     #[test]
     fn stage_policy_resource_needs_one_rule_for_every_route() {
-        let stage = "[lambda]\npolicy_resource = \"stage\"\n";
+        let stage = "[supertokens]\npass_sdk_routes = false\n[lambda]\npolicy_resource = \"stage\"\n";
         assert!(Settings::from_toml_str(stage).is_ok());
         let catch_all = "[[routes]]\npath = \"/**\"\nsession = \"required\"\nclaims = [{ claim = \"st-role\", includes = \"admin\" }]\n[[routes]]\npath = \"/x\"\n";
         assert!(Settings::from_toml_str(&format!("{stage}{catch_all}")).is_ok());

@@ -292,6 +292,8 @@ impl Authorizer {
     pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
         let started = Instant::now();
         let (decision, route) = match self.route_for(req) {
+            // The SDK's own routes: no credential is read, whatever the request carries.
+            Ok(route) if route.session == SessionRequirement::Public => (Decision::Anonymous, Some(route)),
             Ok(route) if req.preflight && req.method == "OPTIONS" && req.method_overrides.is_empty() => (Decision::Anonymous, Some(route)),
             Ok(route) => (self.decide_on_route(req, route).await, Some(route)),
             Err(refused) => (refused, None),
@@ -384,7 +386,7 @@ impl Authorizer {
         }
         let Some((raw, resolved, transfer)) = picked else {
             return match route.session {
-                SessionRequirement::Optional => Decision::Anonymous,
+                SessionRequirement::Optional | SessionRequirement::Public => Decision::Anonymous,
                 SessionRequirement::Required => Decision::Unauthorised {
                     reason: "Session does not exist. Are you sending the session tokens in the request with the appropriate token transfer method?".into(),
                     effects: TokenEffects::default(),

@@ -379,7 +379,7 @@ impl Issuer {
         }
     }
 
-    fn is_revoked(&self, handle: &str) -> bool {
+    pub fn is_revoked(&self, handle: &str) -> bool {
         self.revoked.lock().map(|r| r.contains(handle)).unwrap_or(true)
     }
 

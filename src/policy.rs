@@ -55,12 +55,18 @@ impl Route {
             Some(settings.methods.iter().map(|m| m.to_ascii_uppercase()).collect())
         };
         let own = settings.claims.iter().map(Validator::compile).collect::<Result<Vec<_>, _>>()?;
+        if settings.session == SessionRequirement::Public
+            && (!own.is_empty() || !settings.tenants.is_empty() || settings.check_database.is_some())
+        {
+            return Err("a public route reads no session, so it takes no claims, tenants or check_database".into());
+        }
         if settings.tenants.iter().any(|t| t.trim().is_empty()) {
             return Err("tenants must not contain an empty name".into());
         }
+        let keeps_globals = settings.global_claims && settings.session != SessionRequirement::Public;
         let mut validators: Vec<Validator> = globals
             .iter()
-            .filter(|g| settings.global_claims && !own.iter().any(|v| v.claim == g.claim))
+            .filter(|g| keeps_globals && !own.iter().any(|v| v.claim == g.claim))
             .cloned()
             .collect();
         validators.extend(own);

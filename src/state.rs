@@ -74,7 +74,8 @@ impl AppState {
                 max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
             },
         ));
-        let policy = Policy::new(&settings.routes, &crate::claims::global_validators(st), &settings.paths).map_err(StateError::Config)?;
+        let policy = Policy::new(&settings.effective_routes(), &crate::claims::global_validators(st), &settings.paths)
+            .map_err(StateError::Config)?;
         let db_checks = (st.check_database_cache_ms > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(settings.cache.max_entries)

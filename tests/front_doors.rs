@@ -412,3 +412,59 @@ async fn revoked_refresh_clears_tokens_on_proxy_doors() {
     assert_eq!(r.headers()["front-token"], "remove");
     assert_eq!(r.text().await.expect("body"), r#"{"message":"unauthorised"}"#);
 }
+
+#[tokio::test]
+async fn the_sdks_own_routes_pass_untouched_unless_turned_off() {
+    let core = StubCore::start().await;
+    let expired = token(&core, &["user"], -5, "sdk", false);
+    let http = reqwest::Client::new();
+    let ask = |svc: &Service, uri: &'static str, cookie: String| {
+        http.get(svc.url("/forward-auth"))
+            .header("x-original-method", "POST")
+            .header("x-original-uri", uri)
+            .header("cookie", cookie)
+            .header("x-user-id", "evil")
+            .send()
+    };
+    // By default `{api_base_path}/**` is public: the refresh call with its expired access token
+    // is allowed, with no identity, and the SDK's session routes with it.
+    let svc = Service::start(settings(&core.uri(), CONFIG)).await;
+    for uri in ["/auth/session/refresh", "/auth/signout", "/auth/signin"] {
+        let r = ask(&svc, uri, format!("sAccessToken={expired}; sRefreshToken=r"))
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200, "{uri}");
+        assert!(r.headers().get("x-user-id").is_none(), "{uri}: no identity on the SDK's routes");
+    }
+    // Everywhere else the expired token asks for a refresh, as before.
+    let r = ask(&svc, "/items", format!("sAccessToken={expired}")).await.expect("send");
+    assert_eq!(r.status(), 401);
+    // Another base path.
+    let svc = Service::start(settings(
+        &core.uri(),
+        &format!("[supertokens]\napi_base_path = \"/api/auth\"\n{CONFIG}"),
+    ))
+    .await;
+    let r = ask(&svc, "/api/auth/session/refresh", format!("sAccessToken={expired}"))
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let r = ask(&svc, "/auth/session/refresh", format!("sAccessToken={expired}"))
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    // Turned off (the SDK's API is elsewhere): judged like any other path.
+    let svc = Service::start(settings(&core.uri(), &format!("[supertokens]\npass_sdk_routes = false\n{CONFIG}"))).await;
+    let r = ask(&svc, "/auth/session/refresh", format!("sAccessToken={expired}"))
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    // A public route takes no claims, tenants or check_database, and `/` cannot be the base.
+    for bad in [
+        "[[routes]]\npath = \"/x/**\"\nsession = \"public\"\nclaims = [{ claim = \"st-role\", includes = \"admin\" }]\n",
+        "[[routes]]\npath = \"/x/**\"\nsession = \"public\"\ncheck_database = true\n",
+        "[supertokens]\napi_base_path = \"/\"\n",
+    ] {
+        assert!(session_authorizer::config::Settings::from_toml_str(bad).is_err(), "{bad}");
+    }
+}

@@ -330,7 +330,7 @@ async fn stage_policy_resource_covers_every_method_and_path() {
     let core = StubCore::start().await;
     let svc = Service::start(settings(
         &core.uri(),
-        "[lambda]\npolicy_resource = \"stage\"\nhttp_api_response = \"iam\"\n",
+        "[supertokens]\npass_sdk_routes = false\n[lambda]\npolicy_resource = \"stage\"\nhttp_api_response = \"iam\"\n",
     ))
     .await;
     let token = roles(&core, &["user"], 3600);

@@ -398,6 +398,13 @@ fn corpus() -> Vec<String> {
         "/%2e%2e%2fadmin/users",
         "/admin;a/x%2F..%2Fusers",
         "/items/../%2561dmin%252Fusers",
+        // Under the SDK's own routes, which pass without a session check.
+        "/auth/../admin/users",
+        "/auth/%2e%2e/admin/users",
+        "/auth/..%2Fadmin/users",
+        "/auth%2F..%2Fadmin/users",
+        "/auth/session/..;/..;/admin/users",
+        "/AUTH/../ADMIN/users",
     ];
     let private = [
         "//private/x",
@@ -747,7 +754,7 @@ async fn split_cookie_lines_are_read_as_the_backend_reads_them() {
 // Through the real proxies
 
 struct Gateway {
-    _core: StubCore,
+    core: StubCore,
     _svc: Service,
     _proxy: proxies::Proc,
     backend: RecordingBackend,
@@ -764,11 +771,11 @@ impl Gateway {
         let (backend, backend_addr) = RecordingBackend::start().await;
         let port = free_port();
         let proxy = kind.start(port, &svc, backend_addr);
-        proxies::wait_until_serving(kind, port).await;
+        proxies::wait_until_serving(kind, port, "/ready-probe").await;
         backend.take();
         let sessions = Sessions::mint(&core);
         Self {
-            _core: core,
+            core,
             _svc: svc,
             _proxy: proxy,
             backend,
@@ -905,6 +912,25 @@ async fn through(kind: Proxy) {
         match got.as_slice() {
             [r] if r.aliases("x-user-id") == ["user-1"] && r.aliases("x-tenant-id") == ["public"] => {}
             other => failures.push(format!("Connection: {connection}: {other:?}")),
+        }
+    }
+    // The SDK's own routes reach the backend SDK whatever credentials they carry: the refresh
+    // call with an expired access token and the refresh token (cookie mode), or the refresh
+    // token as a Bearer (header mode); no identity goes with them.
+    let expired = support::role_token(&g.core, &["user"], -5, "rc-expired", false);
+    let refresh_cookie = format!("sAccessToken={expired}; sRefreshToken=opaque-refresh-token");
+    for extra in [
+        vec![("cookie", refresh_cookie.as_str()), ("x-user-id", "evil"), ("content-length", "0")],
+        vec![
+            ("authorization", "Bearer opaque-refresh-token"),
+            ("st-auth-mode", "header"),
+            ("content-length", "0"),
+        ],
+    ] {
+        let (status, got) = g.send("POST", "/auth/session/refresh", Who::Anonymous, &extra).await;
+        match got.as_slice() {
+            [r] if r.target == "/auth/session/refresh" && r.aliases("x-user-id").is_empty() => {}
+            other => failures.push(format!("the SDK's refresh with {extra:?}: {status}, backend got {other:?}")),
         }
     }
     // Two Cookie lines: the session the backend sees is the one judged.

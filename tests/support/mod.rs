@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod proxies;
+pub mod session_core;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -154,11 +154,12 @@ impl Proxy {
     }
 }
 
-/// Waits until a plain request through the proxy on `port` reaches the backend.
-pub async fn wait_until_serving(kind: Proxy, port: u16) {
+/// Waits until a plain request for `path` through the proxy on `port` gets a 200 from the backend.
+pub async fn wait_until_serving(kind: Proxy, port: u16, path: &str) {
     let started = Instant::now();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     loop {
-        let answer = raw_request(port, b"GET /ready-probe HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await;
+        let answer = raw_request(port, request.as_bytes()).await;
         if answer.status == 200 {
             return;
         }
