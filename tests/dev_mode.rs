@@ -23,7 +23,7 @@ fn dev_mode_prints_working_curl_lines() {
     let mut banner = Vec::new();
     let mut curls = Vec::new();
     let started = Instant::now();
-    while curls.len() < 3 && started.elapsed() < Duration::from_secs(30) {
+    while curls.len() < 4 && started.elapsed() < Duration::from_secs(30) {
         let Some(Ok(line)) = lines.next() else { break };
         if line.starts_with("curl ") {
             curls.push(line);
@@ -32,7 +32,7 @@ fn dev_mode_prints_working_curl_lines() {
         }
     }
     assert!(banner.iter().any(|l| l.contains("WARNING: dev mode")), "loud warning: {banner:?}");
-    assert_eq!(curls.len(), 3, "three curl lines: {banner:?}");
+    assert_eq!(curls.len(), 4, "four curl lines: {banner:?}");
     let run = |cmd: &str| {
         // The server starts serving right after printing; give it a moment on a slow machine.
         for _ in 0..50 {
@@ -59,6 +59,11 @@ fn dev_mode_prints_working_curl_lines() {
     assert!(
         expired.contains(r#"{"message":"Unauthorized"}"#) && expired.trim_end().ends_with("401"),
         "{expired}"
+    );
+    let refresh = run(&curls[3]);
+    assert!(
+        refresh.contains(r#""Effect":"Allow""#) && refresh.contains(r#""principalId":"","#) && refresh.trim_end().ends_with("200"),
+        "{refresh}"
     );
     let denied = run(&curls[2]);
     assert!(
