@@ -227,9 +227,13 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
     println!("{}", curl("/items", &expired));
     println!("# 403 (/admin/** needs the admin role; this session has only user):");
     println!("{}", curl("/admin/users", &valid));
-    println!("# allow without identity: the SDK's own routes (/auth/*) pass untouched, so its refresh call gets through with the expired token:");
+    println!(
+        "# allow without identity: the SDK's own routes (/auth/*) pass untouched, so its refresh call gets through with the expired token:"
+    );
     println!("{}", curl("/auth/session/refresh", &expired));
-    println!("# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test real_app (docs/deploy.md)");
+    println!(
+        "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test real_app (docs/deploy.md)"
+    );
     println!("# ready when JWKS is loaded: curl -s http://{addr}/readyz");
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,

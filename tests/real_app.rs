@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use session_authorizer::dev::MintOptions;
 use support::proxies::{self, Proxy};
 use support::session_core::SessionCore;
 use support::{KillOnDrop, Service, free_port, repo_path, settings, tool};
@@ -184,6 +185,31 @@ async fn life(kind: Proxy, mode: Mode) -> Vec<String> {
             core.calls("refresh"),
             core.calls("remove")
         ));
+    }
+    // Anti-CSRF is enforced at the proxy, not only honoured by the SDK: a cookie session without
+    // its anti-csrf header is refused on a POST; with it, served.
+    if let Mode::Cookie = mode {
+        let token = core
+            .issuer
+            .mint(&MintOptions {
+                user_id: "user-csrf".into(),
+                session_handle: "handle-csrf".into(),
+                anti_csrf_token: Some("csrf-e2e".into()),
+                ..Default::default()
+            })
+            .expect("mint");
+        for (header, want) in [("", 401), ("anti-csrf: csrf-e2e\r\n", 200)] {
+            let request = format!(
+                "POST /api/private/csrf HTTP/1.1\r\nhost: localhost:{listen}\r\ncookie: sAccessToken={token}\r\n{header}content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let answer = proxies::raw_request(listen, request.as_bytes()).await;
+            if answer.status != want {
+                failures.push(format!(
+                    "a POST with the session cookie and {header:?}: {} (want {want})",
+                    answer.status
+                ));
+            }
+        }
     }
     failures
         .into_iter()
