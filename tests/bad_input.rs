@@ -264,23 +264,14 @@ async fn bodies_read_together_are_bounded() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let second = format!("{}{}", rest_event("GET", "/items", &[]), " ".repeat(50_000));
-    let r = client()
-        .post(svc.url("/authorize"))
-        .body(second.clone())
-        .send()
-        .await
-        .expect("send");
+    let post_second = || client().post(svc.url("/authorize")).body(second.clone()).send();
+    let r = post_second().await.expect("send");
     assert_eq!(r.status(), 503);
     assert_eq!(r.json::<Value>().await.expect("json")["message"], "overloaded, retry later");
     drop(slow);
     let t0 = Instant::now();
     loop {
-        let r = client()
-            .post(svc.url("/authorize"))
-            .body(second.clone())
-            .send()
-            .await
-            .expect("send");
+        let r = post_second().await.expect("send");
         if r.status() == 200 {
             break;
         }
