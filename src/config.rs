@@ -19,10 +19,12 @@ pub const MIN_HEADER_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file is not TOML, or cannot be read.
     #[error("cannot read configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
-    #[error("invalid configuration: `{key}`: {message}")]
-    Invalid { key: String, message: String },
+    Load(String),
+    /// A key's value is refused; `origin` is ` (FILE, line N)` or ` (from VARIABLE)` when known.
+    #[error("invalid configuration: `{key}`{origin}: {message}")]
+    Invalid { key: String, message: String, origin: String },
     #[error("configuration file `{0}` does not exist")]
     Missing(String),
 }
@@ -32,6 +34,29 @@ impl ConfigError {
         Self::Invalid {
             key: key.into(),
             message: message.into(),
+            origin: String::new(),
+        }
+    }
+
+    /// Says where a refused key was set: its environment variable when there is one, else its
+    /// line in `file`.
+    fn placed(self, file: Option<&Path>) -> Self {
+        match self {
+            Self::Invalid { key, message, origin } if origin.is_empty() => {
+                let names: Vec<&str> = key
+                    .split(['.', '['])
+                    .filter(|s| !s.ends_with(']') && !s.is_empty())
+                    .take(2)
+                    .collect();
+                let var = format!("{ENV_PREFIX}{}", names.join("__").to_ascii_uppercase());
+                let origin = if std::env::var_os(&var).is_some() {
+                    format!(" (from {var})")
+                } else {
+                    file.map(|f| crate::config_errors::origin_in_file(f, &key)).unwrap_or_default()
+                };
+                Self::Invalid { key, message, origin }
+            }
+            other => other,
         }
     }
 }
@@ -422,18 +447,19 @@ impl Settings {
             return Err(ConfigError::Missing(path.display().to_string()));
         }
         Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(path)))
+            .map_err(|e| e.placed(Some(path)))
     }
 
     /// Parses TOML text under the environment overrides (used by tests and `dev`).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)))
+        Self::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text))).map_err(|e| e.placed(None))
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let settings: Settings = figment
             .merge(Env::prefixed(ENV_PREFIX).split("__"))
             .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+            .map_err(crate::config_errors::from_figment)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -7,6 +7,7 @@
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod config_errors;
 pub mod decision;
 pub mod dev;
 pub mod metrics;

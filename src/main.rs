@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use session_authorizer::config::Settings;
 use session_authorizer::dev::{Issuer, MintOptions};
+use session_authorizer::protocol::lambda;
 use session_authorizer::runtime_api::{self, RuntimeApi};
 use session_authorizer::startup::Application;
 use session_authorizer::telemetry;
@@ -32,7 +33,8 @@ struct Cli {
 enum Command {
     /// Serve with the configuration file (the default).
     Serve,
-    /// Serve on the embedded default: an in-process issuer instead of a SuperTokens core.
+    /// Serve on the embedded default: an in-process issuer instead of a SuperTokens core. With
+    /// --config, the file's routes, claims and headers are used (its core settings replaced).
     Dev {
         /// Address of the HTTP listener.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -59,7 +61,7 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|| if started_as_bootstrap() { Command::Lambda } else { Command::Serve });
     match command {
         Command::Serve => serve(config).await,
-        Command::Dev { listen, grpc_listen } => dev(listen, grpc_listen).await,
+        Command::Dev { listen, grpc_listen } => dev(listen, grpc_listen, cli.config.as_deref()).await,
         Command::CheckConfig => check_config(config),
         Command::Lambda => lambda(config, cli.config.is_some()).await,
     }
@@ -139,16 +141,34 @@ async fn serve(path: &Path) -> ExitCode {
     }
 }
 
-/// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed 403 is real.
+/// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed Deny is real, and
+/// `/private/**` needs a session (as in `dev/config.toml`).
 const DEV_CONFIG: &str = r#"
 [[routes]]
 path = "/admin/**"
 session = "required"
 claims = [{ claim = "st-role", includes = "admin" }]
+
+[[routes]]
+path = "/private/**"
+session = "required"
 "#;
 
-async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
+/// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
+/// headers and other settings are used, its core settings replaced by the issuer.
+async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>) -> ExitCode {
     telemetry::init("text");
+    let loaded = match config {
+        Some(path) => Settings::load(path, false),
+        None => Settings::from_toml_str(DEV_CONFIG),
+    };
+    let mut settings = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let issuer = match Issuer::new() {
         Ok(i) => i,
         Err(e) => {
@@ -163,14 +183,8 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut settings = match Settings::from_toml_str(DEV_CONFIG) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     settings.supertokens.connection_uri = format!("http://{issuer_addr}");
+    settings.supertokens.api_key = Default::default();
     settings.server.http_listen = listen;
     settings.server.grpc_listen = grpc_listen;
     settings.server.log_format = "text".into();
@@ -210,27 +224,35 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
         })
         .to_string()
     };
-    let curl = |path: &str, token: &str| {
-        format!(
-            "curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{}'",
-            event(path, token)
-        )
-    };
     println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
+    if let Some(path) = config {
+        println!(
+            "# settings from {} (routes, claims, headers, ...); its core settings are replaced by the embedded issuer",
+            path.display()
+        );
+    }
     println!(
         "session-authorizer (dev) listening on http://{addr} (gRPC ext_authz on {}); embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json",
         app.grpc_address()
     );
-    println!("# allow (valid session, principalId dev-user):");
-    println!("{}", curl("/items", &valid));
-    println!("# 401 (expired access token: the client should refresh):");
-    println!("{}", curl("/items", &expired));
-    println!("# 403 (/admin/** needs the admin role; this session has only user):");
-    println!("{}", curl("/admin/users", &valid));
-    println!(
-        "# allow without identity: the SDK's own routes (/auth/*) pass untouched, so its refresh call gets through with the expired token:"
-    );
-    println!("{}", curl("/auth/session/refresh", &expired));
+    // Each line is decided here first, by the same state the server serves, so that what is
+    // printed is what the curl line will return with these routes.
+    let lines = [
+        ("a valid session of dev-user (role user) on /items", "/items", &valid),
+        ("the same session, its access token expired", "/items", &expired),
+        ("the valid session on /admin/users", "/admin/users", &valid),
+        (
+            "the SDK's refresh call with the expired token (the SDK's own routes, /auth/*, pass untouched)",
+            "/auth/session/refresh",
+            &expired,
+        ),
+    ];
+    for (what, path, token) in lines {
+        let body = event(path, token);
+        let answer = lambda::authorize(app.state(), body.as_bytes()).await;
+        println!("# {what}: {}", describe(&answer));
+        println!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{body}'");
+    }
     println!(
         "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test real_app (docs/deploy.md)"
     );
@@ -241,5 +263,31 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What `POST /authorize` answers, in words: the status, and what API Gateway makes of it.
+fn describe(answer: &Result<String, lambda::Refusal>) -> String {
+    let Ok(text) = answer else {
+        return match answer {
+            Err(lambda::Refusal::Unauthorized) => {
+                "401 {\"message\":\"Unauthorized\"} (API Gateway answers 401; the frontend SDK refreshes)".into()
+            }
+            Err(other) => format!("an error: {other}"),
+            Ok(_) => String::new(),
+        };
+    };
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let principal = v["principalId"].as_str().unwrap_or_default();
+    match v["policyDocument"]["Statement"][0]["Effect"].as_str() {
+        Some("Allow") if principal.is_empty() => {
+            "200, Allow with principalId \"\" (no session: API Gateway lets it through without a user)".into()
+        }
+        Some("Allow") => format!("200, Allow with principalId {principal} (API Gateway lets it through as that user)"),
+        Some("Deny") => format!(
+            "200, Deny (API Gateway answers 403) with context.body {}",
+            v["context"]["body"].as_str().unwrap_or_default()
+        ),
+        _ => format!("200, {text}"),
     }
 }

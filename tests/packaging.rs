@@ -348,7 +348,12 @@ fn deployment_mode_renders_valid_manifests() {
         .map(|p| (p["name"].as_str().unwrap_or_default(), p["port"].as_u64().unwrap_or(0)))
         .collect();
     assert_eq!(svc_ports, [("http", 8080), ("grpc", 9191)]);
-    assert!(!r["notes"].as_str().unwrap_or_default().is_empty(), "NOTES.txt renders");
+    let notes = r["notes"].as_str().unwrap_or_default();
+    assert!(!notes.is_empty(), "NOTES.txt renders");
+    assert!(
+        notes.contains("image.repository is \"session-authorizer\"") && notes.contains("ImagePullBackOff"),
+        "the default image name, which no registry serves, is pointed out: {notes}"
+    );
     let toml = find(&r, "ConfigMap")["data"]["config.toml"].as_str().expect("config.toml");
     assert!(!toml.contains("api_key"), "the api key never goes into the ConfigMap");
     assert_config_accepted(toml, "deployment-default");
@@ -363,6 +368,10 @@ fn deployment_mode_renders_valid_manifests() {
     // Every optional part switched on.
     let r = render(&full_values());
     assert_all_valid(&r);
+    assert!(
+        !r["notes"].as_str().unwrap_or_default().contains("ImagePullBackOff"),
+        "an image of a registry: no warning"
+    );
     let k = kinds(&r);
     for kind in ["HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PodDisruptionBudget"] {
         assert!(k.contains(kind), "{kind} missing: {k:?}");
