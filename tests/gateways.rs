@@ -15,24 +15,10 @@ use axum::http::HeaderMap;
 use axum::routing::any;
 use serde_json::{Value, json};
 use session_authorizer::dev::MintOptions;
-use support::proxies::{Proc, Proxy};
+use support::proxies::{self, Proc, Proxy};
 use support::{Service, StubCore, free_port, repo_path, settings, tool};
 
-const CONFIG: &str = r#"
-[headers]
-user_id = "x-user-id"
-tenant_id = "x-tenant-id"
-session_handle = "x-session-handle"
-
-[[routes]]
-path = "/admin/**"
-session = "required"
-claims = [{ claim = "st-role", includes = "admin" }]
-
-[[routes]]
-path = "/private/**"
-session = "required"
-"#;
+const CONFIG: &str = proxies::GATEWAY_CONFIG;
 
 const WEBSITE: &str = "http://localhost:3000";
 

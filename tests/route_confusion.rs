@@ -23,29 +23,16 @@ use session_authorizer::request_target::canonicalise;
 use support::proxies::{self, Proxy, RecordingBackend, raw_request};
 use support::{Service, StubCore, free_port, rest_event, settings};
 
-const CONFIG: &str = r#"
-[headers]
-user_id = "x-user-id"
-tenant_id = "x-tenant-id"
-session_handle = "x-session-handle"
+/// The gateway suites' routes, and a method-specific one for method overrides to meet.
+fn config() -> String {
+    format!(
+        "{}{}",
+        proxies::GATEWAY_CONFIG,
+        "\n[[routes]]\nmethods = [\"DELETE\"]\npath = \"/items/*\"\nsession = \"required\"\nclaims = [{ claim = \"st-role\", includes = \"admin\" }]\n"
+    )
+}
 
-[[routes]]
-path = "/admin/**"
-session = "required"
-claims = [{ claim = "st-role", includes = "admin" }]
-
-[[routes]]
-path = "/private/**"
-session = "required"
-
-[[routes]]
-methods = ["DELETE"]
-path = "/items/*"
-session = "required"
-claims = [{ claim = "st-role", includes = "admin" }]
-"#;
-
-/// What a request must carry to be served on a path, by `CONFIG`.
+/// What a request must carry to be served on a path, by `config()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Need {
     Nothing,
@@ -302,7 +289,7 @@ mod backends {
     }
 }
 
-/// Which `CONFIG` route a backend's reading reaches (`*` one segment, `**` any).
+/// Which `config()` route a backend's reading reaches (`*` one segment, `**` any).
 fn model_route(path: &str, case_insensitive: bool, method: &str) -> &'static str {
     let p = if case_insensitive { backends::fold(path) } else { path.to_owned() };
     if p.starts_with("/admin/") {
@@ -475,7 +462,7 @@ struct Doors {
 impl Doors {
     async fn start() -> (StubCore, Self) {
         let core = StubCore::start().await;
-        let svc = Service::start(settings(&core.uri(), CONFIG)).await;
+        let svc = Service::start(settings(&core.uri(), &config())).await;
         let sessions = Sessions::mint(&core);
         (
             core,
@@ -765,7 +752,7 @@ struct Gateway {
 impl Gateway {
     async fn start(kind: Proxy) -> Self {
         let core = StubCore::start().await;
-        let mut s: Settings = settings(&core.uri(), CONFIG);
+        let mut s: Settings = settings(&core.uri(), &config());
         s.forward_auth.proxy = kind.forward_auth_proxy();
         let svc = Service::start(s).await;
         let (backend, backend_addr) = RecordingBackend::start().await;
@@ -973,12 +960,12 @@ async fn through_caddy() {
 // ------------------------------------------------------------------------------------------
 // The canonicaliser against the backend models
 
-/// `CONFIG`'s routes, for backends that may ignore case and for backends that do not (built once:
+/// `config()`'s routes, for backends that may ignore case and for backends that do not (built once:
 /// compiling globs is most of a case's time).
 fn policy(case_insensitive_backends: bool) -> &'static Policy {
     static POLICIES: std::sync::OnceLock<[Policy; 2]> = std::sync::OnceLock::new();
     let build = |case_insensitive_backends| {
-        let settings = Settings::from_toml_str(CONFIG).expect("config");
+        let settings = Settings::from_toml_str(&config()).expect("config");
         let routes: &[RouteSettings] = &settings.routes;
         Policy::new(routes, &[], &PathSettings { case_insensitive_backends }).expect("policy")
     };

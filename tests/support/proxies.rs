@@ -14,6 +14,24 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{Service, free_port, repo_path, tool};
 
+/// The identity headers and routes the gateway suites run with: `/admin/**` needs the `admin`
+/// role, `/private/**` a session, everything else is optional.
+pub const GATEWAY_CONFIG: &str = r#"
+[headers]
+user_id = "x-user-id"
+tenant_id = "x-tenant-id"
+session_handle = "x-session-handle"
+
+[[routes]]
+path = "/admin/**"
+session = "required"
+claims = [{ claim = "st-role", includes = "admin" }]
+
+[[routes]]
+path = "/private/**"
+session = "required"
+"#;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Proxy {
     EnvoyHttp,
