@@ -254,7 +254,7 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>)
         println!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{body}'");
     }
     println!(
-        "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test real_app (docs/deploy.md)"
+        "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test it real_app (docs/deploy.md)"
     );
     println!("# ready when JWKS is loaded: curl -s http://{addr}/readyz");
     match app.run_until_stopped().await {

@@ -1,4 +1,4 @@
-"""Helm chart checks for tests/packaging.rs, through the official Helm Go SDK (helm-python-sdk,
+"""Helm chart checks for tests/it/packaging.rs, through the official Helm Go SDK (helm-python-sdk,
 module `helm_python`) and offline Kubernetes schemas (kubernetes-validate). No cluster, no helm
 binary, no network.
 

@@ -3,7 +3,7 @@
  * Drives the website of app.js in headless Chromium through a session's life, every API call
  * going through the proxy under test. Prints one JSON line per step:
  *   {"step": "...", "ok": true|false, "detail": {...}}
- * then {"done": true}. The Rust test (tests/real_app.rs) reads the lines and checks the backend's
+ * then {"done": true}. The Rust test (tests/it/real_app.rs) reads the lines and checks the backend's
  * own record of what reached it.
  *
  * Environment: SITE (the website's origin), API (the proxy's origin), MODE (cookie | header),

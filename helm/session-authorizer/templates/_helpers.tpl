@@ -84,7 +84,7 @@ number or boolean is also valid TOML). Null values are left out, so the binary's
 {{- end -}}
 {{- end -}}
 
-{{/* config.toml from .Values.config (checked against the binary by tests/packaging.rs). */}}
+{{/* config.toml from .Values.config (checked against the binary by tests/it/packaging.rs). */}}
 {{- define "session-authorizer.configToml" -}}
 # Rendered by the session-authorizer Helm chart from .Values.config; docs/configuration.md has
 # every key. The core api key comes from SESSION_AUTHORIZER__SUPERTOKENS__API_KEY.

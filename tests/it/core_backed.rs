@@ -2,7 +2,7 @@
 //! its revocation bound, tenant allow-lists, routes that drop or replace global validators, and
 //! the core client's failover, api-key, timeout and error handling.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

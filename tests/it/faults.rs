@@ -2,7 +2,7 @@
 //! 500 for its JWKS; key rotation; floods of unknown kids; background refresh; readiness; SIGTERM
 //! during load and a restart of the real binary.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

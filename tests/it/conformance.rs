@@ -3,7 +3,7 @@
 //! decision, principal, context body and Set-Cookie must match. Deliberate differences are
 //! declared per case and asserted on both sides.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

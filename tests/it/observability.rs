@@ -2,7 +2,7 @@
 //! need and never a token, cookie value or the core's api key; every metric the docs list, with
 //! Prometheus types and units.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! `/forward-auth` and gRPC `Check`, and must come out the same. Plus the per-door details:
 //! identity headers never spoofable, CORS on denials, preflights, original method and path.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! what the line above it says (Allow, 401, a Deny that API Gateway turns into 403, the SDK's
 //! refresh call passing); with `--config`, the file's routes decide.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

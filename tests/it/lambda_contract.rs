@@ -1,7 +1,7 @@
 //! The Lambda authorizer contract of `POST /authorize`: REST REQUEST and TOKEN events, HTTP API
 //! payload 2.0 (simple and IAM), AppSync, malformed bodies, and the shapes AWS's own types accept.
 
-mod support;
+use crate::support;
 
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,

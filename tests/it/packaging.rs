@@ -5,7 +5,7 @@
 //! compose Envoy config through Envoy itself, and the image's command line run natively: no Docker
 //! engine runs here, so the binary is started exactly as the Dockerfile's ENTRYPOINT/CMD/ENV say.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

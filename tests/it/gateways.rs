@@ -3,7 +3,7 @@
 //! `examples/` (ports templated) in front of an echo backend that reports the headers it got.
 //! The binaries come from `scripts/install-test-tools` (`.cache/tools/env`).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //! identity-header look-alikes and split `Cookie` lines go through the same doors. A property
 //! test holds the canonicaliser to the same models.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

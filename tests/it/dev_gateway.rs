@@ -3,7 +3,7 @@
 //! the token it prints, check a forged `x-user-id` never reaches the backend, stop it with SIGTERM
 //! and check every process it started is gone.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -3,7 +3,7 @@
 //! returns the Allow / Deny policy and throws "Unauthorized" exactly where the docs' SDK-based
 //! Lambda does.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -11,7 +11,7 @@
 //! The core is reached only through a recorder that checks it is never asked for anything but
 //! its JWKS, and a second listener (the `jku`/`x5u` target) must never be contacted at all.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! `max_concurrency` with 503 instead of queueing, times out slow decisions, closes slow and
 //! silent clients after `header_read_timeout_ms`, and keeps serving afterwards.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! schema; and the documented snippets run (`check-config` on every TOML block of the docs, the
 //! `dev` command's printed lines against `dev` itself).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! changed request (method, anti-CSRF header, route) is evaluated again, a session the core
 //! revokes is dropped, a bad signature is checked once, and concurrent misses verify once.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

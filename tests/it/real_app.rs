@@ -11,7 +11,7 @@
 //! Node.js, the npm packages (`tests/real_app/package-lock.json`) and Chromium come from
 //! `scripts/test` and `scripts/install-test-tools`.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

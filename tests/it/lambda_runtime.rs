@@ -4,7 +4,7 @@
 //! core); "Unauthorized" must be a function error with exactly that message; bad events and bad
 //! configurations must be reported, not crash the function.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
