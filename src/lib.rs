@@ -4,20 +4,17 @@
 // Request paths never panic: no unwrap/expect/indexing outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-pub mod claims;
+pub mod app;
 pub mod clock;
-pub mod config;
-pub mod config_errors;
+pub mod core_api;
+pub mod credentials;
 pub mod decision;
 pub mod dev;
-pub mod metrics;
+pub mod effects;
+pub mod front_door;
+pub mod observe;
 pub mod policy;
-pub mod protocol;
-pub mod refetch;
-pub mod request_target;
-pub mod runtime_api;
-pub mod server;
+pub mod request;
 pub mod session;
-pub mod startup;
-pub mod state;
-pub mod telemetry;
+pub mod settings;
+pub mod verification;

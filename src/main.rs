@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use session_authorizer::config::Settings;
+use session_authorizer::app::startup::Application;
 use session_authorizer::dev::{Issuer, MintOptions};
-use session_authorizer::protocol::lambda;
-use session_authorizer::runtime_api::{self, RuntimeApi};
-use session_authorizer::startup::Application;
-use session_authorizer::telemetry;
+use session_authorizer::front_door::lambda;
+use session_authorizer::front_door::lambda::runtime::{self, RuntimeApi};
+use session_authorizer::observe::logging;
+use session_authorizer::settings::Settings;
 
 // mimalloc: fewer cycles per small allocation than glibc's malloc on the request path.
 #[global_allocator]
@@ -83,7 +83,7 @@ async fn lambda(config: &Path, must_exist: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = match runtime_api::init(config, must_exist) {
+    let state = match runtime::init(config, must_exist) {
         Ok(state) => state,
         Err(e) => {
             eprintln!("error: {e}");
@@ -91,7 +91,7 @@ async fn lambda(config: &Path, must_exist: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime_api::run(state).await {
+    match runtime::run(state).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "Lambda runtime stopped");
@@ -122,7 +122,7 @@ async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(&settings.server.log_format);
+    logging::init(&settings.server.log_format);
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -157,7 +157,7 @@ session = "required"
 /// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
 /// headers and other settings are used, its core settings replaced by the issuer.
 async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>) -> ExitCode {
-    telemetry::init("text");
+    logging::init("text");
     let loaded = match config {
         Some(path) => Settings::load(path, false),
         None => Settings::from_toml_str(DEV_CONFIG),

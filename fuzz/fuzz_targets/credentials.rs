@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
+use session_authorizer::credentials::{self, ACCESS_TOKEN_COOKIE};
 use session_authorizer::decision::{AuthRequest, FrontDoor};
-use session_authorizer::protocol::proxy;
-use session_authorizer::session::credentials::{self, ACCESS_TOKEN_COOKIE};
+use session_authorizer::front_door::proxy;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

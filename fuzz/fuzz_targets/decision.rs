@@ -7,14 +7,14 @@
 use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::config::LambdaSettings;
 use session_authorizer::decision::{AuthRequest, Decision, FrontDoor};
-use session_authorizer::protocol::lambda::{Refusal, Reply, render};
-use session_authorizer::protocol::proxy::{self, HttpFlavour};
-use session_authorizer::protocol::{envoy_grpc, forwarded};
+use session_authorizer::front_door::lambda::{Refusal, Reply, render};
+use session_authorizer::front_door::proxy::{self, HttpFlavour};
+use session_authorizer::front_door::{envoy_grpc, forwarded};
+use session_authorizer::settings::LambdaSettings;
 use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
 
-fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
+fn check(decision: &Decision, state: &session_authorizer::app::state::AppState, origin: Option<&str>) {
     if let Decision::Allow { session, .. } = decision {
         assert!(
             SEED_USERS.contains(&session.user_id()),

@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::config::{HttpApiResponse, LambdaSettings, PolicyResource};
+use session_authorizer::credentials;
 use session_authorizer::decision::{Decision, FrontDoor};
-use session_authorizer::protocol::lambda::{Refusal, decode, render};
-use session_authorizer::session::credentials;
-use session_authorizer::session::transport::TokenEffects;
+use session_authorizer::effects::TokenEffects;
+use session_authorizer::front_door::lambda::{Refusal, decode, render};
+use session_authorizer::settings::{HttpApiResponse, LambdaSettings, PolicyResource};
 use session_authorizer_fuzz::FUZZ_NOW_MS;
 
 fuzz_target!(|data: &[u8]| {

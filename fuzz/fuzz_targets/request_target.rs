@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::protocol::forwarded::{self, ForwardedRequestHeaders};
-use session_authorizer::request_target::{MAX_PATH_BYTES, canonicalise};
+use session_authorizer::front_door::forwarded::{self, ForwardedRequestHeaders};
+use session_authorizer::request::target::{MAX_PATH_BYTES, canonicalise};
 use session_authorizer_fuzz::fixture;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = http::HeaderMap::new();
     for line in rest.lines() {
         if let Some((k, v)) = line.split_once(':')
-            && let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.trim().as_bytes()), http::HeaderValue::from_str(v.trim()))
+            && let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.trim().as_bytes()),
+                http::HeaderValue::from_str(v.trim()),
+            )
         {
             headers.append(k, v);
         }
@@ -44,8 +47,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((method, uri)) = forwarded::original(&headers, &trusted) {
         assert_eq!(headers.get_all("x-original-method").iter().count(), 1);
         assert_eq!(headers.get_all("x-original-uri").iter().count(), 1);
-        assert!(!method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic() && b != b','), "{method:?}");
+        assert!(
+            !method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic() && b != b','),
+            "{method:?}"
+        );
         let sent = headers.get("x-original-uri").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(sent.ends_with(uri.as_ref()) || uri == "/" || uri.starts_with("/?") || uri.starts_with("/#"), "{sent:?} -> {uri:?}");
+        assert!(
+            sent.ends_with(uri.as_ref()) || uri == "/" || uri.starts_with("/?") || uri.starts_with("/#"),
+            "{sent:?} -> {uri:?}"
+        );
     }
 });

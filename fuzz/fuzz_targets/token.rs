@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::session::cache::SessionToken;
-use session_authorizer::session::token::{MAX_TOKEN_BYTES, ParsedToken, node_base64_decode, strict_b64url};
+use session_authorizer::credentials::token::{MAX_TOKEN_BYTES, ParsedToken, node_base64_decode, strict_b64url};
+use session_authorizer::verification::cache::SessionToken;
 use session_authorizer_fuzz::FUZZ_NOW_MS;
 
 fuzz_target!(|data: &[u8]| {

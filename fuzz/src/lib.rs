@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use session_authorizer::app::state::AppState;
 use session_authorizer::clock::ManualClock;
-use session_authorizer::config::Settings;
-use session_authorizer::session::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};
-use session_authorizer::state::AppState;
+use session_authorizer::settings::Settings;
+use session_authorizer::verification::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};
 
 /// The fuzzing clock (2026-01-01T00:00:00Z): seed tokens are minted a minute before it.
 pub const FUZZ_NOW_MS: u64 = 1_767_225_600_000;

@@ -1,12 +1,3 @@
-//! Everything about one SuperTokens session: where the token comes from, what it says, whether
-//! it is genuine, and what goes back to the client.
+//! The session behind a verified token: what the core says of it and its claims' current values.
 
-pub mod cache;
-pub mod core;
-pub mod credentials;
-pub mod csrf;
-pub mod facts;
-pub mod jwks;
-pub mod token;
-pub mod transport;
-pub mod verify;
+pub mod refetch;

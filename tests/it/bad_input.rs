@@ -805,10 +805,10 @@ fn limits_are_validated_with_the_key_named() {
         ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
         ("[server]\nmax_buffered_body_bytes = 1000", "server.max_buffered_body_bytes"),
     ] {
-        let e = session_authorizer::config::Settings::from_toml_str(toml).expect_err(toml);
+        let e = session_authorizer::settings::Settings::from_toml_str(toml).expect_err(toml);
         assert!(e.to_string().contains(&format!("`{key}`")), "{toml}: {e}");
     }
-    let s = session_authorizer::config::Settings::from_toml_str("").expect("defaults");
+    let s = session_authorizer::settings::Settings::from_toml_str("").expect("defaults");
     assert_eq!(
         (
             s.server.max_body_bytes,

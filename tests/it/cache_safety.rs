@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
+use session_authorizer::app::startup::Application;
+use session_authorizer::app::state::AppState;
 use session_authorizer::clock::{Clock, ManualClock, SystemClock};
-use session_authorizer::config::Settings;
 use session_authorizer::dev::{KeyChoice, MintOptions};
-use session_authorizer::startup::Application;
-use session_authorizer::state::AppState;
+use session_authorizer::settings::Settings;
 use support::{StubCore, rest_event, settings};
 
 const CONFIG: &str = r#"

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::Value;
-use session_authorizer::config::{RouteSettings, Settings};
+use session_authorizer::settings::{RouteSettings, Settings};
 use support::repo_path;
 
 /// Every key the binary accepts, as `section.key` (routes as `routes.key`), from the settings type
@@ -19,7 +19,7 @@ fn accepted_keys() -> BTreeSet<String> {
     settings.routes.push(RouteSettings {
         methods: vec!["*".into()],
         path: "/**".into(),
-        session: session_authorizer::config::SessionRequirement::Optional,
+        session: session_authorizer::settings::SessionRequirement::Optional,
         check_database: None,
         claims: Vec::new(),
         global_claims: true,

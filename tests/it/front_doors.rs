@@ -465,6 +465,6 @@ async fn the_sdks_own_routes_pass_untouched_unless_turned_off() {
         "[[routes]]\npath = \"/x/**\"\nsession = \"public\"\ncheck_database = true\n",
         "[supertokens]\napi_base_path = \"/\"\n",
     ] {
-        assert!(session_authorizer::config::Settings::from_toml_str(bad).is_err(), "{bad}");
+        assert!(session_authorizer::settings::Settings::from_toml_str(bad).is_err(), "{bad}");
     }
 }

@@ -12,7 +12,7 @@ use base64::Engine;
 use jsonwebtoken::DecodingKey;
 use session_authorizer::clock::ManualClock;
 use session_authorizer::dev::Issuer;
-use session_authorizer::session::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey, parse_jwks};
+use session_authorizer::verification::jwks::{JwksCache, JwksError, JwksPolicy, JwksSource, VerificationKey, parse_jwks};
 
 /// Serves a scripted list of kids, counting fetches; can fail or be slow on demand.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use session_authorizer::config::Settings;
+use session_authorizer::settings::Settings;
 use support::{KillOnDrop, StubCore, free_port, repo_path, tool};
 
 const CHART: &str = "helm/session-authorizer";
@@ -793,8 +793,8 @@ fn metrics_doc_and_grafana_dashboard_match_the_code() {
         .filter(|l| l.starts_with("| `session_authorizer_"))
         .flat_map(metric_names)
         .collect();
-    let source = std::fs::read_to_string(repo_path("src/metrics.rs")).expect("src/metrics.rs");
-    // Names registered in src/metrics.rs: `Opts::new("decisions_total", ...)` under the namespace.
+    let source = std::fs::read_to_string(repo_path("src/observe/metrics.rs")).expect("src/observe/metrics.rs");
+    // Names registered in src/observe/metrics.rs: `Opts::new("decisions_total", ...)` under the namespace.
     let registered: BTreeSet<String> = source
         .split("Opts::new(")
         .skip(1)

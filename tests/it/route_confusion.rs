@@ -17,9 +17,9 @@ use std::collections::HashMap;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use session_authorizer::config::{PathSettings, RouteSettings, Settings};
 use session_authorizer::policy::Policy;
-use session_authorizer::request_target::canonicalise;
+use session_authorizer::request::target::canonicalise;
+use session_authorizer::settings::{PathSettings, RouteSettings, Settings};
 use support::proxies::{self, Proxy, RecordingBackend, raw_request};
 use support::{Service, StubCore, free_port, rest_event, settings};
 

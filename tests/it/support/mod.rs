@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use session_authorizer::config::Settings;
+use session_authorizer::app::startup::Application;
 use session_authorizer::dev::Issuer;
-use session_authorizer::startup::Application;
+use session_authorizer::settings::Settings;
 
 /// A stub SuperTokens core on a free loopback port.
 pub struct StubCore {
@@ -39,7 +39,7 @@ impl StubCore {
 pub struct Service {
     pub addr: SocketAddr,
     pub grpc_addr: SocketAddr,
-    pub state: session_authorizer::state::AppState,
+    pub state: session_authorizer::app::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use session_authorizer::config::ForwardAuthProxy;
+use session_authorizer::settings::ForwardAuthProxy;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{Service, free_port, repo_path, tool};

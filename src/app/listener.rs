@@ -1,0 +1,151 @@
+//! The HTTP listener: the axum router served by hyper with the limits an edge service needs and
+//! `axum::serve` leaves unset. A connection must show its first byte, and each HTTP/1 request
+//! head must arrive whole, within `server.header_read_timeout_ms` (slow-loris clients and idle
+//! keep-alive connections are closed); a request head over `server.max_header_bytes` gets 431.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What every HTTP connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+impl ConnectionLimits {
+    pub fn from_settings(s: &crate::settings::ServerSettings) -> Self {
+        Self {
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms.max(1)),
+            max_header_bytes: s.max_header_bytes.max(crate::settings::MIN_HEADER_BYTES),
+        }
+    }
+}
+
+/// The HTTP/2 connection preface (prior knowledge, h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets connections finish their
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    // Every connection task holds a receiver of `open`: all dropped means all connections ended.
+    let (open_tx, open_rx) = watch::channel(());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(tcp, router, limits, stop).await;
+            drop(open);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(open_rx);
+    open_tx.closed().await;
+    Ok(())
+}
+
+/// Per-connection errors (a client that went away) are routine; anything else (out of file
+/// descriptors) is logged and the loop pauses instead of spinning.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; pausing");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimits, mut stop: watch::Receiver<bool>) {
+    let Some(protocol) = sniff(&tcp, Instant::now() + limits.header_read_timeout).await else {
+        return;
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    // The protocol is known: hyper's own version detection (which has no deadline) is skipped.
+    let builder = match protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stop.wait_for(|s| *s), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Waits, up to `deadline`, until the client's first bytes tell HTTP/1 from the HTTP/2 preface.
+/// `None` when the client sent nothing in time or closed the connection.
+async fn sniff(tcp: &TcpStream, deadline: Instant) -> Option<Protocol> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = tokio::time::timeout_at(deadline, tcp.peek(&mut buf)).await.ok()?.ok()?;
+        let seen = buf.get(..n)?;
+        if seen.is_empty() {
+            return None;
+        }
+        if !H2_PREFACE.starts_with(seen) {
+            return Some(Protocol::Http1);
+        }
+        if seen.len() == H2_PREFACE.len() {
+            return Some(Protocol::Http2);
+        }
+        // Part of the preface so far: peek again shortly (peek would return at once).
+        tokio::time::timeout_at(deadline, tokio::time::sleep(Duration::from_millis(5)))
+            .await
+            .ok()?;
+    }
+}

@@ -1,0 +1,6 @@
+//! The running service: the state built once from the configuration, the listeners, startup and
+//! shutdown.
+
+pub mod listener;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,175 @@
+//! Builds the listener and state, keeps the JWKS warm in the background, and serves until
+//! SIGTERM or Ctrl-C, letting requests in flight finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::listener::ConnectionLimits;
+use crate::app::state::{AppState, StateError};
+use crate::clock::{SharedClock, SystemClock};
+use crate::front_door::router;
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    grpc_listener: TcpListener,
+    grpc_address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+            Ok::<_, StartupError>((listener, bound))
+        };
+        let (listener, address) = bind(settings.server.http_listen).await?;
+        let (grpc_listener, grpc_address) = bind(settings.server.grpc_listen).await?;
+        let state = AppState::new(settings, clock)?;
+        Ok(Self {
+            listener,
+            address,
+            grpc_listener,
+            grpc_address,
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn grpc_address(&self) -> SocketAddr {
+        self.grpc_address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves HTTP and gRPC until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let refresher = tokio::spawn(keep_jwks_warm(self.state.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let (reflection_v1, reflection_v1alpha) = crate::front_door::envoy_grpc::reflection();
+        let server = &self.state.settings.server;
+        let grpc = tonic::transport::Server::builder()
+            // The same limits as HTTP: one in-flight budget shared by both listeners (shed with
+            // RESOURCE_EXHAUSTED, never queued), the request timeout (CANCELLED), the header list.
+            .load_shed(true)
+            .timeout(Duration::from_millis(server.request_timeout_ms.max(1)))
+            .http2_max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                self.state.in_flight.clone(),
+            ))
+            .add_service(crate::front_door::envoy_grpc::service(self.state.clone()))
+            .add_optional_service(reflection_v1)
+            .add_optional_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(
+                // Small answers must leave at once: no Nagle delay on Check responses.
+                TcpListenerStream::new(self.grpc_listener).map(|s| {
+                    if let Ok(stream) = &s {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    s
+                }),
+                stopped(stop_rx.clone()),
+            );
+        let grpc = tokio::spawn(grpc);
+        let limits = ConnectionLimits::from_settings(&self.state.settings.server);
+        let http = crate::app::listener::serve(self.listener, router(self.state.clone()), limits, stopped(stop_rx));
+        let http = tokio::spawn(http);
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let (http_result, grpc_result) = (http.await, grpc.await);
+        refresher.abort();
+        match (http_result, grpc_result) {
+            (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
+            (Ok(Err(e)), _) => Err(StartupError::Serve(e)),
+            (_, Ok(Err(e))) => Err(StartupError::Serve(std::io::Error::other(e.to_string()))),
+            (Err(e), _) | (_, Err(e)) => Err(StartupError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
+/// before they expire, so requests rarely wait on a fetch.
+pub(crate) async fn keep_jwks_warm(state: AppState) {
+    let jwks = state.authorizer.jwks.clone();
+    let max_age = Duration::from_secs(state.settings.supertokens.jwks_refresh_interval_secs);
+    let mut retry = Duration::from_millis(200);
+    loop {
+        let status = jwks.status();
+        let due = match status.age_ms {
+            None => true,
+            Some(age) => Duration::from_millis(age) + max_age / 10 >= max_age,
+        };
+        if due {
+            match jwks.reload_now().await {
+                Ok(()) => retry = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64, "JWKS not loaded");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+        }
+        state.update_gauges().await;
+        let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
+        let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
+        tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

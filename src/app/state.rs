@@ -1,0 +1,134 @@
+//! `AppState`: everything a request handler needs, built once from the settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::core_api::{CoreClient, parse_connection_uri};
+use crate::decision::{Authorizer, DecisionSettings};
+use crate::front_door::forwarded::ForwardedRequestHeaders;
+use crate::front_door::proxy::IdentityHeaders;
+use crate::observe::metrics::Metrics;
+use crate::policy::Policy;
+use crate::settings::Settings;
+use crate::verification::cache::TokenCache;
+use crate::verification::jwks::{JwksCache, JwksPolicy, JwksSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot build the core client: {0}")]
+    Core(#[from] crate::core_api::CoreError),
+    #[error("cannot create metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Cloned for every request (axum's `State`): one reference count, whatever it holds.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
+    pub settings: Arc<Settings>,
+    pub authorizer: Arc<Authorizer>,
+    pub metrics: Arc<Metrics>,
+    pub clock: SharedClock,
+    pub identity: Arc<IdentityHeaders>,
+    /// The headers `/forward-auth` reads the original request from.
+    pub forwarded: ForwardedRequestHeaders,
+    /// Requests in flight on both listeners (`server.max_concurrency` permits).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Request body bytes held at once (`server.max_buffered_body_bytes` permits).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
+        Self::build(settings, clock, CoreClient::clone)
+    }
+
+    /// The state with keys from `jwks` instead of the core's JWKS endpoint (the fuzz targets
+    /// decide offline with a fixed key set); the core is still called where the SDK would.
+    pub fn with_jwks_source(settings: Settings, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
+        Self::build(settings, clock, |_| jwks)
+    }
+
+    fn build<S: JwksSource>(settings: Settings, clock: SharedClock, source: impl FnOnce(&CoreClient) -> S) -> Result<Self, StateError> {
+        let st = &settings.supertokens;
+        let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
+        let metrics = Arc::new(Metrics::new()?);
+        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?.with_metrics(metrics.clone());
+        let jwks = Arc::new(JwksCache::new(
+            source(&core),
+            clock.clone(),
+            JwksPolicy {
+                max_age_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
+                cooldown_ms: st.jwks_cooldown_ms,
+                max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
+            },
+        ));
+        let policy = Policy::new(
+            &settings.effective_routes(),
+            &crate::policy::claims::global_validators(st),
+            &settings.paths,
+        )
+        .map_err(StateError::Config)?;
+        let db_checks = (st.check_database_cache_ms > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(settings.cache.max_entries)
+                .time_to_live(Duration::from_millis(st.check_database_cache_ms))
+                .build()
+        });
+        let cache = Arc::new(TokenCache::new(
+            settings.cache.max_entries,
+            settings.cache.max_ttl_secs,
+            clock.clone(),
+        ));
+        let authorizer = Arc::new(Authorizer {
+            cache,
+            settings: DecisionSettings::from_settings(&settings),
+            policy,
+            jwks,
+            core: Arc::new(core),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            db_checks,
+        });
+        let identity = Arc::new(IdentityHeaders::from_settings(&settings).map_err(StateError::Config)?);
+        let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth).map_err(StateError::Config)?;
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(
+            settings
+                .server
+                .max_buffered_body_bytes
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        Ok(Self(Arc::new(Shared {
+            settings: Arc::new(settings),
+            authorizer,
+            metrics,
+            clock,
+            identity,
+            forwarded,
+            in_flight,
+            body_budget,
+        })))
+    }
+
+    pub async fn update_gauges(&self) {
+        let status = self.authorizer.jwks.status();
+        self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
+        self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+        let cache = &self.authorizer.cache;
+        self.metrics.sync_cache(&cache.stats, cache.entries());
+    }
+}

@@ -1,0 +1,483 @@
+//! Client for the SuperTokens core: JWKS, session verify and regenerate, and the user, email
+//! verification and role lookups behind claim refetches, with the `api-key`, `cdi-version` and
+//! `rid` headers the SDK sends and failover across `;`-separated hosts.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::observe::metrics::Metrics;
+use crate::settings::Secret;
+use crate::verification::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};
+
+/// The CDI version supertokens-node 24.x speaks; with it the core mints a new token on the first
+/// verify after a refresh.
+pub const CDI_VERSION: &str = "5.4";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("core unreachable: {0}")]
+    Unreachable(String),
+    #[error("core answered HTTP {status} on {path}")]
+    Status { status: u16, path: &'static str },
+    #[error("core answer on {path} is not understood: {message}")]
+    Decode { path: &'static str, message: String },
+}
+
+/// One core base URL (scheme, host, port and an optional base path), without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreHost(pub String);
+
+/// Splits `connection_uri` on `;` as the SDKs do, keeping each URL's base path.
+pub fn parse_connection_uri(value: &str) -> Result<Vec<CoreHost>, String> {
+    let mut hosts = Vec::new();
+    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let url = url::Url::parse(part).map_err(|e| format!("`{part}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!("`{part}` must be an http(s) URL with a host"));
+        }
+        let mut base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        if let Some(port) = url.port() {
+            base.push_str(&format!(":{port}"));
+        }
+        base.push_str(url.path().trim_end_matches('/'));
+        hosts.push(CoreHost(base));
+    }
+    Ok(hosts)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest<'a> {
+    pub access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anti_csrf_token: Option<&'a str>,
+    pub do_anti_csrf_check: bool,
+    pub enable_anti_csrf: bool,
+    pub check_database: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreSession {
+    pub handle: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub recipe_user_id: Option<String>,
+    #[serde(default)]
+    #[serde(rename = "userDataInJWT")]
+    pub user_data_in_jwt: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CoreAccessToken {
+    pub token: String,
+    pub expiry: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum VerifyOutcome {
+    Ok {
+        session: CoreSession,
+        access_token: Option<CoreAccessToken>,
+    },
+    Unauthorised {
+        message: String,
+    },
+    TryRefresh {
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyReply {
+    status: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    session: Option<CoreSession>,
+    #[serde(default)]
+    access_token: Option<CoreAccessToken>,
+}
+
+/// `POST /recipe/session/regenerate`'s answer.
+#[derive(Debug, Clone)]
+pub enum RegenerateOutcome {
+    /// `access_token` is absent when the old token expired between verification and the call.
+    Ok {
+        session: CoreSession,
+        access_token: Option<CoreAccessToken>,
+    },
+    Unauthorised,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegenerateReply {
+    status: String,
+    #[serde(default)]
+    session: Option<CoreSession>,
+    #[serde(default)]
+    access_token: Option<CoreAccessToken>,
+}
+
+/// The slice of a core user (`GET /user/id`) the email-verification claim reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreUser {
+    pub id: String,
+    #[serde(default)]
+    pub login_methods: Vec<CoreLoginMethod>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreLoginMethod {
+    pub recipe_user_id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusReply {
+    status: String,
+    #[serde(default)]
+    user: Option<CoreUser>,
+    #[serde(rename = "isVerified", default)]
+    is_verified: Option<bool>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+}
+
+enum Method<'b> {
+    Get(&'b [(&'b str, &'b str)]),
+    Post(&'b [u8]),
+}
+
+#[derive(Clone)]
+pub struct CoreClient {
+    hosts: Vec<CoreHost>,
+    api_key: Secret,
+    http: reqwest::Client,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl CoreClient {
+    pub fn new(hosts: Vec<CoreHost>, api_key: Secret, timeout: Duration) -> Result<Self, CoreError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CoreError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            hosts,
+            api_key,
+            http,
+            metrics: None,
+        })
+    }
+
+    /// Counts every call in `core_requests_total` and `core_request_duration_seconds`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn hosts(&self) -> &[CoreHost] {
+        &self.hosts
+    }
+
+    /// `GET {host}/.well-known/jwks.json` on each host in turn; the first usable answer wins.
+    /// Counted in `jwks_fetch_total` and, like every core call, in `core_requests_total`.
+    pub async fn fetch_jwks(&self) -> Result<Vec<VerificationKey>, JwksError> {
+        let started = Instant::now();
+        let result = self.jwks_from_hosts().await;
+        self.observe("jwks", result.is_ok(), started);
+        if let Some(m) = &self.metrics {
+            m.jwks_fetches
+                .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
+                .inc();
+        }
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "JWKS fetch failed");
+        }
+        result
+    }
+
+    async fn jwks_from_hosts(&self) -> Result<Vec<VerificationKey>, JwksError> {
+        let mut last = JwksError::Fetch("no core configured".into());
+        for host in &self.hosts {
+            let url = format!("{}/.well-known/jwks.json", host.0);
+            let reply = match self.http.get(&url).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = JwksError::Fetch(format!("{}: {}", host.0, error_chain(&e)));
+                    continue;
+                }
+            };
+            if reply.status() != reqwest::StatusCode::OK {
+                last = JwksError::Fetch(format!("{} answered HTTP {}", host.0, reply.status().as_u16()));
+                continue;
+            }
+            match reply.bytes().await {
+                Ok(body) => match parse_jwks(&body) {
+                    Ok(keys) => return Ok(keys),
+                    Err(e) => last = e,
+                },
+                Err(e) => last = JwksError::Fetch(format!("{}: {}", host.0, error_chain(&e))),
+            }
+        }
+        Err(last)
+    }
+
+    /// `POST /recipe/session/verify`.
+    pub async fn verify_session(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, CoreError> {
+        const PATH: &str = "/recipe/session/verify";
+        let body = serde_json::to_vec(request).map_err(|e| decode(PATH, e))?;
+        let parsed: VerifyReply = self.call("verify", PATH, PATH, Method::Post(&body), Some("session")).await?;
+        let message = parsed.message.unwrap_or_default();
+        match parsed.status.as_str() {
+            "OK" => match parsed.session {
+                Some(session) => Ok(VerifyOutcome::Ok {
+                    session,
+                    access_token: parsed.access_token,
+                }),
+                None => Err(CoreError::Decode {
+                    path: PATH,
+                    message: "OK without session".into(),
+                }),
+            },
+            "UNAUTHORISED" => Ok(VerifyOutcome::Unauthorised { message }),
+            _ => Ok(VerifyOutcome::TryRefresh { message }),
+        }
+    }
+
+    /// `POST /recipe/session/regenerate`: the same session with a new payload (same `exp`).
+    pub async fn regenerate(&self, access_token: &str, user_data_in_jwt: &Map<String, Value>) -> Result<RegenerateOutcome, CoreError> {
+        const PATH: &str = "/recipe/session/regenerate";
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            access_token: &'a str,
+            #[serde(rename = "userDataInJWT")]
+            user_data_in_jwt: &'a Map<String, Value>,
+        }
+        let body = serde_json::to_vec(&Body {
+            access_token,
+            user_data_in_jwt,
+        })
+        .map_err(|e| decode(PATH, e))?;
+        let parsed: RegenerateReply = self.call("regenerate", PATH, PATH, Method::Post(&body), Some("session")).await?;
+        match (parsed.status.as_str(), parsed.session) {
+            ("UNAUTHORISED", _) => Ok(RegenerateOutcome::Unauthorised),
+            ("OK", Some(session)) => Ok(RegenerateOutcome::Ok {
+                session,
+                access_token: parsed.access_token,
+            }),
+            (status, _) => Err(CoreError::Decode {
+                path: PATH,
+                message: format!("status {status}"),
+            }),
+        }
+    }
+
+    /// `GET /user/id`: `None` for an unknown user.
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<CoreUser>, CoreError> {
+        const PATH: &str = "/user/id";
+        let reply: StatusReply = self.call("user", PATH, PATH, Method::Get(&[("userId", user_id)]), None).await?;
+        match reply.status.as_str() {
+            "OK" => reply.user.map(Some).ok_or_else(|| CoreError::Decode {
+                path: PATH,
+                message: "OK without user".into(),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// `GET /recipe/user/email/verify`.
+    pub async fn is_email_verified(&self, recipe_user_id: &str, email: &str) -> Result<bool, CoreError> {
+        const PATH: &str = "/recipe/user/email/verify";
+        let reply: StatusReply = self
+            .call(
+                "email_verify",
+                PATH,
+                PATH,
+                Method::Get(&[("userId", recipe_user_id), ("email", email)]),
+                Some("emailverification"),
+            )
+            .await?;
+        reply.is_verified.ok_or_else(|| CoreError::Decode {
+            path: PATH,
+            message: format!("status {} without isVerified", reply.status),
+        })
+    }
+
+    /// `GET /<tenantId>/recipe/user/roles`.
+    pub async fn roles_for_user(&self, tenant_id: &str, user_id: &str) -> Result<Vec<String>, CoreError> {
+        const PATH: &str = "/<tenantId>/recipe/user/roles";
+        let path = format!("/{tenant_id}/recipe/user/roles");
+        let reply: StatusReply = self
+            .call("user_roles", PATH, &path, Method::Get(&[("userId", user_id)]), Some("userroles"))
+            .await?;
+        reply.roles.ok_or_else(|| CoreError::Decode {
+            path: PATH,
+            message: format!("status {} without roles", reply.status),
+        })
+    }
+
+    /// `GET /recipe/role/permissions`: `None` for an unknown role.
+    pub async fn permissions_for_role(&self, role: &str) -> Result<Option<Vec<String>>, CoreError> {
+        const PATH: &str = "/recipe/role/permissions";
+        let reply: StatusReply = self
+            .call("role_permissions", PATH, PATH, Method::Get(&[("role", role)]), Some("userroles"))
+            .await?;
+        Ok(if reply.status == "OK" { reply.permissions } else { None })
+    }
+
+    /// One call with the SDK querier's rules: the `api-key`, `cdi-version` and `rid` headers,
+    /// and the next host tried when one cannot be reached (an HTTP error status is final).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        label_path: &'static str,
+        path: &str,
+        method: Method<'_>,
+        rid: Option<&'static str>,
+    ) -> Result<T, CoreError> {
+        let started = Instant::now();
+        let result = self.call_hosts(label_path, path, &method, rid).await;
+        self.observe(endpoint, result.is_ok(), started);
+        let body = result?;
+        serde_json::from_slice(&body).map_err(|e| decode(label_path, e))
+    }
+
+    async fn call_hosts(
+        &self,
+        label_path: &'static str,
+        path: &str,
+        method: &Method<'_>,
+        rid: Option<&'static str>,
+    ) -> Result<bytes::Bytes, CoreError> {
+        let mut last = CoreError::Unreachable("no core configured".into());
+        for host in &self.hosts {
+            let url = format!("{}{path}", host.0);
+            let mut builder = match method {
+                Method::Get(query) => {
+                    let mut u = url::Url::parse(&url).map_err(|e| CoreError::Unreachable(format!("{url}: {e}")))?;
+                    u.query_pairs_mut().extend_pairs(query.iter());
+                    self.http.get(u)
+                }
+                Method::Post(body) => self
+                    .http
+                    .post(&url)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .body(body.to_vec()),
+            };
+            builder = builder.header("cdi-version", CDI_VERSION);
+            if let Some(rid) = rid {
+                builder = builder.header("rid", rid);
+            }
+            if !self.api_key.is_empty() {
+                builder = builder.header("api-key", self.api_key.expose());
+            }
+            let reply = match builder.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() || e.is_timeout() => {
+                    tracing::warn!(host = %host.0, path = label_path, error = %error_chain(&e), "core host unreachable; trying the next one");
+                    last = CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)));
+                    continue;
+                }
+                Err(e) => return Err(CoreError::Unreachable(format!("{}: {}", host.0, error_chain(&e)))),
+            };
+            if reply.status() != reqwest::StatusCode::OK {
+                return Err(CoreError::Status {
+                    status: reply.status().as_u16(),
+                    path: label_path,
+                });
+            }
+            return reply.bytes().await.map_err(|e| CoreError::Unreachable(error_chain(&e)));
+        }
+        Err(last)
+    }
+
+    fn observe(&self, endpoint: &'static str, ok: bool, started: Instant) {
+        if let Some(m) = &self.metrics {
+            m.observe_core(endpoint, if ok { "ok" } else { "error" }, started.elapsed());
+        }
+    }
+}
+
+fn decode(path: &'static str, e: serde_json::Error) -> CoreError {
+    CoreError::Decode {
+        path,
+        message: e.to_string(),
+    }
+}
+
+impl JwksSource for CoreClient {
+    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Vec<VerificationKey>, JwksError>> + Send + '_>> {
+        Box::pin(self.fetch_jwks())
+    }
+}
+
+/// reqwest's top-level message hides the cause ("error sending request"); keep the chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_hosts_and_keeps_base_path() {
+        let hosts = parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
+        assert_eq!(
+            hosts,
+            vec![CoreHost("http://a:3567".into()), CoreHost("https://b.example.com/appid-x".into())]
+        );
+        assert!(parse_connection_uri("ftp://x").is_err());
+        assert!(parse_connection_uri("not a url").is_err());
+    }
+
+    #[test]
+    fn reads_and_writes_user_data_in_jwt_as_the_core_spells_it() {
+        let s: CoreSession =
+            serde_json::from_str(r#"{"handle":"h","userId":"u","userDataInJWT":{"plan":"pro"},"tenantId":"public"}"#).expect("session");
+        assert_eq!(s.user_data_in_jwt.and_then(|m| m.get("plan").cloned()), Some(Value::from("pro")));
+    }
+
+    #[test]
+    fn verify_body_matches_node_key_order() {
+        let body = serde_json::to_string(&VerifyRequest {
+            access_token: "t",
+            anti_csrf_token: None,
+            do_anti_csrf_check: true,
+            enable_anti_csrf: false,
+            check_database: true,
+        })
+        .expect("json");
+        assert_eq!(
+            body,
+            r#"{"accessToken":"t","doAntiCsrfCheck":true,"enableAntiCsrf":false,"checkDatabase":true}"#
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Anti-CSRF: the mode (AUTO resolved from api_domain / website_domain the way the SDK does)
+//! and the per-request checks, which apply to cookie transport and non-GET methods only.
+
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::settings::{AntiCsrfSetting, SuperTokensSettings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AntiCsrfMode {
+    None,
+    ViaToken,
+    ViaCustomHeader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_cookie_attr(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The SDK's default `cookieSameSite`: `none` when the sites differ (registrable domain or
+/// scheme), else `lax`; a configured value wins.
+pub fn same_site(st: &SuperTokensSettings) -> SameSite {
+    if let Some(v) = &st.cookie_same_site {
+        return match v.trim().to_ascii_lowercase().as_str() {
+            "strict" => SameSite::Strict,
+            "none" => SameSite::None,
+            _ => SameSite::Lax,
+        };
+    }
+    let api = url::Url::parse(&st.api_domain).ok();
+    let web = url::Url::parse(&st.website_domain).ok();
+    match (api, web) {
+        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => SameSite::Lax,
+        _ => SameSite::None,
+    }
+}
+
+/// The registrable domain ("eTLD+1"); localhost and IP addresses are one site, as in the SDK.
+fn site_of(url: &url::Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => Some("localhost".into()),
+        url::Host::Domain(d) => {
+            if d.starts_with("localhost") {
+                return Some("localhost".into());
+            }
+            match psl::domain_str(d) {
+                Some(domain) => Some(domain.to_owned()),
+                None => Some(d.to_owned()),
+            }
+        }
+    }
+}
+
+pub fn resolve_mode(st: &SuperTokensSettings) -> AntiCsrfMode {
+    match st.anti_csrf {
+        AntiCsrfSetting::None => AntiCsrfMode::None,
+        AntiCsrfSetting::ViaToken => AntiCsrfMode::ViaToken,
+        AntiCsrfSetting::ViaCustomHeader => AntiCsrfMode::ViaCustomHeader,
+        AntiCsrfSetting::Auto => {
+            if same_site(st) == SameSite::None {
+                AntiCsrfMode::ViaCustomHeader
+            } else {
+                AntiCsrfMode::None
+            }
+        }
+    }
+}
+
+/// Why a request failed the anti-CSRF check (all answered "try refresh token", as the SDK does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CsrfFailure {
+    #[error("anti-csrf check failed: no rid header")]
+    MissingRid,
+    #[error("access token does not contain the anti-csrf token")]
+    TokenLacksAntiCsrf,
+    #[error("anti-csrf header missing")]
+    HeaderMissing,
+    #[error("anti-csrf token mismatch")]
+    Mismatch,
+}
+
+/// The VIA_TOKEN comparison, in constant time.
+pub fn check_via_token(token_value: Option<&str>, header: Option<&str>) -> Result<(), CsrfFailure> {
+    let expected = token_value.ok_or(CsrfFailure::TokenLacksAntiCsrf)?;
+    let given = header.ok_or(CsrfFailure::HeaderMissing)?;
+    if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        Ok(())
+    } else {
+        Err(CsrfFailure::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(api: &str, web: &str) -> SuperTokensSettings {
+        SuperTokensSettings {
+            api_domain: api.into(),
+            website_domain: web.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auto_mode_follows_site() {
+        assert_eq!(
+            resolve_mode(&st("http://localhost:3001", "http://localhost:3000")),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            resolve_mode(&st("https://api.example.com", "https://www.example.com")),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            resolve_mode(&st("https://api.example.com", "https://example.org")),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            resolve_mode(&st("http://api.example.com", "https://example.com")),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            resolve_mode(&st("https://a.github.io", "https://b.github.io")),
+            AntiCsrfMode::ViaCustomHeader
+        );
+    }
+
+    /// Median time of `f` over several runs.
+    fn median_time(mut f: impl FnMut() -> bool) -> std::time::Duration {
+        let mut times: Vec<_> = (0..15)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                std::hint::black_box(f());
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    /// How much faster a mismatch in the first byte is found than one in the last byte, for
+    /// `eq` on two 1 MiB values (the length magnifies any early exit).
+    fn early_exit_ratio(eq: impl Fn(&str, &str) -> bool) -> f64 {
+        let expected = "a".repeat(1 << 20);
+        let first = format!("b{}", &expected[1..]);
+        let last = format!("{}b", &expected[1..]);
+        let t_first = median_time(|| eq(std::hint::black_box(&expected), std::hint::black_box(&first)));
+        let t_last = median_time(|| eq(std::hint::black_box(&expected), std::hint::black_box(&last)));
+        t_first.as_secs_f64() / t_last.as_secs_f64().max(1e-9)
+    }
+
+    #[test]
+    fn via_token_compare_is_constant_time() {
+        // The harness can see an early exit: a plain `==` (memcmp) stops at the first difference.
+        let plain = early_exit_ratio(|a, b| a == b);
+        assert!(plain < 0.2, "control: `==` should exit early, ratio {plain:.4}");
+        // check_via_token reads every byte whatever the first difference (subtle's ct_eq).
+        let ours = early_exit_ratio(|a, b| check_via_token(Some(a), Some(b)).is_ok());
+        assert!(
+            (0.5..2.0).contains(&ours),
+            "anti-CSRF comparison time depends on where the values differ: ratio {ours:.4}"
+        );
+    }
+
+    #[test]
+    fn via_token_checks() {
+        assert_eq!(check_via_token(Some("x"), Some("x")), Ok(()));
+        assert_eq!(check_via_token(Some("x"), Some("y")), Err(CsrfFailure::Mismatch));
+        assert_eq!(check_via_token(Some("x"), None), Err(CsrfFailure::HeaderMissing));
+        assert_eq!(check_via_token(None, Some("x")), Err(CsrfFailure::TokenLacksAntiCsrf));
+    }
+}

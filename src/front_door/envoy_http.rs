@@ -1,0 +1,28 @@
+//! `ANY /ext-authz/{*path}`: Envoy's ext_authz HTTP service (`path_prefix: /ext-authz`). Envoy
+//! sends the original method and path; exactly 200 allows, any other status is sent to the client.
+
+use axum::extract::State;
+use axum::response::Response;
+
+use std::borrow::Cow;
+
+use crate::app::state::AppState;
+use crate::decision::FrontDoor;
+use crate::front_door::proxy::{self, HttpFlavour};
+
+pub const PREFIX: &str = "/ext-authz";
+
+pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (method, headers) = (request.method(), request.headers());
+    let full = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let path = full.strip_prefix(PREFIX).unwrap_or(full);
+    let path = if path.is_empty() || path.starts_with('?') {
+        Cow::Owned(format!("/{path}"))
+    } else {
+        Cow::Borrowed(path)
+    };
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
+    let decision = state.authorizer.decide(&request).await;
+    proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)
+}

@@ -1,0 +1,37 @@
+//! Liveness, readiness and the Prometheus endpoint.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::app::state::AppState;
+use crate::front_door::json_response;
+
+pub async fn healthz() -> Response {
+    json_response(StatusCode::OK, r#"{"status":"ok"}"#.into())
+}
+
+pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
+    let status = state.authorizer.jwks.status();
+    let body = serde_json::json!({
+        "ready": status.usable,
+        "jwks": { "keys": status.keys, "fresh": status.fresh, "age_seconds": status.age_ms.map(|ms| ms / 1000) },
+    })
+    .to_string();
+    json_response(
+        if status.usable {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.update_gauges().await;
+    let mut r = (StatusCode::OK, state.metrics.render()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}

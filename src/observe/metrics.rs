@@ -1,0 +1,159 @@
+//! Prometheus metrics: one registry per process (per `AppState`, so tests do not share counters).
+
+use std::time::Duration;
+
+use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+const DOORS: [&str; 7] = [
+    "lambda_request",
+    "lambda_token",
+    "lambda_http_api",
+    "appsync",
+    "envoy_http",
+    "envoy_grpc",
+    "forward_auth",
+];
+const OUTCOMES: [&str; 6] = ["allow", "anonymous", "try_refresh", "unauthorised", "invalid_claims", "error"];
+
+pub struct Metrics {
+    decision_handles: Vec<prometheus::IntCounter>,
+    duration_handles: Vec<prometheus::Histogram>,
+    registry: Registry,
+    decisions: IntCounterVec,
+    decision_duration: HistogramVec,
+    core_requests: IntCounterVec,
+    core_duration: HistogramVec,
+    pub jwks_fetches: IntCounterVec,
+    pub jwks_keys: IntGauge,
+    pub jwks_age: Gauge,
+    cache: IntCounterVec,
+    cache_entries: IntGauge,
+}
+
+const NS: &str = "session_authorizer";
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let decisions = IntCounterVec::new(
+            Opts::new("decisions_total", "Decisions made, by front door and outcome").namespace(NS),
+            &["front_door", "outcome"],
+        )?;
+        let decision_duration = HistogramVec::new(
+            HistogramOpts::new("decision_duration_seconds", "Time to decide one request, by front door")
+                .namespace(NS)
+                .buckets(vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0,
+                ]),
+            &["front_door"],
+        )?;
+        let core_requests = IntCounterVec::new(
+            Opts::new("core_requests_total", "Calls to the SuperTokens core, by endpoint and result").namespace(NS),
+            &["endpoint", "result"],
+        )?;
+        let core_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "core_request_duration_seconds",
+                "Time of one call to the SuperTokens core, by endpoint",
+            )
+            .namespace(NS)
+            .buckets(vec![
+                0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["endpoint"],
+        )?;
+        let jwks_fetches = IntCounterVec::new(
+            Opts::new("jwks_fetch_total", "JWKS fetches from the core, by result").namespace(NS),
+            &["result"],
+        )?;
+        let jwks_keys = IntGauge::with_opts(Opts::new("jwks_keys", "Signing keys currently held").namespace(NS))?;
+        let jwks_age = Gauge::with_opts(Opts::new("jwks_age_seconds", "Age of the JWKS held").namespace(NS))?;
+        let cache = IntCounterVec::new(
+            Opts::new(
+                "session_cache_events_total",
+                "Verified-session cache: hit, miss, eviction, rejected (negative-cache hit), verification",
+            )
+            .namespace(NS),
+            &["event"],
+        )?;
+        let cache_entries = IntGauge::with_opts(Opts::new("session_cache_entries", "Verified sessions held").namespace(NS))?;
+        registry.register(Box::new(cache.clone()))?;
+        registry.register(Box::new(cache_entries.clone()))?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(decision_duration.clone()))?;
+        registry.register(Box::new(core_requests.clone()))?;
+        registry.register(Box::new(core_duration.clone()))?;
+        registry.register(Box::new(jwks_fetches.clone()))?;
+        registry.register(Box::new(jwks_keys.clone()))?;
+        registry.register(Box::new(jwks_age.clone()))?;
+        let decision_handles = DOORS
+            .iter()
+            .flat_map(|d| OUTCOMES.iter().map(|o| decisions.with_label_values(&[*d, *o])))
+            .collect();
+        let duration_handles = DOORS.iter().map(|d| decision_duration.with_label_values(&[*d])).collect();
+        Ok(Self {
+            decision_handles,
+            duration_handles,
+            registry,
+            decisions,
+            decision_duration,
+            core_requests,
+            core_duration,
+            jwks_fetches,
+            jwks_keys,
+            jwks_age,
+            cache,
+            cache_entries,
+        })
+    }
+
+    pub fn observe_decision(&self, front_door: &str, outcome: &str, elapsed: Duration) {
+        // Resolved handles: no label hashing or lock on the request path.
+        let door = DOORS.iter().position(|d| *d == front_door);
+        let out = OUTCOMES.iter().position(|o| *o == outcome);
+        if let (Some(d), Some(o)) = (door, out)
+            && let (Some(c), Some(h)) = (self.decision_handles.get(d * OUTCOMES.len() + o), self.duration_handles.get(d))
+        {
+            c.inc();
+            h.observe(elapsed.as_secs_f64());
+            return;
+        }
+        self.decisions.with_label_values(&[front_door, outcome]).inc();
+        self.decision_duration
+            .with_label_values(&[front_door])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_core(&self, endpoint: &str, result: &str, elapsed: Duration) {
+        self.core_requests.with_label_values(&[endpoint, result]).inc();
+        self.core_duration.with_label_values(&[endpoint]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Copies the cache's own counters into the registry (counters only move forward).
+    pub fn sync_cache(&self, stats: &crate::verification::cache::CacheStats, entries: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (event, value) in [
+            ("hit", stats.hits.load(Relaxed)),
+            ("miss", stats.misses.load(Relaxed)),
+            ("eviction", stats.evictions.load(Relaxed)),
+            ("rejected", stats.rejected_hits.load(Relaxed)),
+            ("verification", stats.verifications.load(Relaxed)),
+        ] {
+            let c = self.cache.with_label_values(&[event]);
+            c.inc_by(value.saturating_sub(c.get()));
+        }
+        self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    pub fn decisions(&self, front_door: &str, outcome: &str) -> u64 {
+        self.decisions.with_label_values(&[front_door, outcome]).get()
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

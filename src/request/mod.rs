@@ -1,0 +1,3 @@
+//! What a front door hands the decision: the request, read from its wire format.
+
+pub mod target;
