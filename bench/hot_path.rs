@@ -9,13 +9,14 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::json;
+use session_authorizer::app::config::Config;
 use session_authorizer::app::state::AppState;
 use session_authorizer::clock::SystemClock;
 use session_authorizer::credentials;
 use session_authorizer::credentials::token::ParsedToken;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::front_door::lambda;
-use session_authorizer::policy::claims::Validator;
+use session_authorizer::policy::claims::{ClaimRule, validate};
 use session_authorizer::request::target::{MAX_READ_PATH_BYTES, canonicalise};
 use session_authorizer::settings::Settings;
 use session_authorizer::verification::cache::token_key;
@@ -47,8 +48,8 @@ fn benches(c: &mut Criterion) {
     let issuer = Issuer::new().expect("issuer");
     let core = rt.block_on(issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0)))).expect("core");
     let mut settings = Settings::default();
-    settings.supertokens.connection_uri = format!("http://{core}");
-    let state = AppState::new(settings.clone(), Arc::new(SystemClock)).expect("state");
+    settings.supertokens.connection_uri = format!("http://{core}").parse().expect("core URI");
+    let state = AppState::new(Config::compile(settings.clone()).expect("config"), Arc::new(SystemClock)).expect("state");
     let token = issuer
         .mint(&MintOptions {
             ttl_secs: 86_400,
@@ -85,9 +86,9 @@ fn benches(c: &mut Criterion) {
     c.bench_function("cache key (SHA-256 of the token)", |b| b.iter(|| token_key(&token)));
     let mut payload = (*ParsedToken::parse(&token).expect("parse").payload).clone();
     payload.insert("st-ev".into(), json!({"v": true, "t": 1_795_478_400_000_u64}));
-    let email = Validator::email_verified();
+    let email = ClaimRule::email_verified();
     c.bench_function("claim evaluation (email verified, from the payload)", |b| {
-        b.iter(|| email.validate(&payload, 1_795_478_400_000).map(|e| e.is_none()))
+        b.iter(|| validate(&email, &payload, 1_795_478_400_000).map(|e| e.is_none()))
     });
     let decision = rt.block_on(state.authorizer.decide(&decoded.request));
     c.bench_function("response rendering (Allow policy for a REST event)", |b| {
@@ -96,7 +97,7 @@ fn benches(c: &mut Criterion) {
 
     // The canonical target: an ordinary path (the common case, borrowed), a path with an escape,
     // and a confusable one with every reading a backend may make; each then matched to a route.
-    let routed = Settings::from_toml_str(
+    let routed = Config::from_toml_str(
         "[[routes]]\npath = \"/admin/**\"\nsession = \"required\"\n[[routes]]\nmethods = [\"DELETE\"]\npath = \"/items/*\"\n",
     )
     .expect("settings");

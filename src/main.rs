@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::front_door::lambda;
 use session_authorizer::front_door::lambda::runtime::{self, RuntimeApi};
 use session_authorizer::observe::logging;
-use session_authorizer::settings::Settings;
+use session_authorizer::settings::LogFormat;
 
 // mimalloc: fewer cycles per small allocation than glibc's malloc on the request path.
 #[global_allocator]
@@ -102,9 +103,9 @@ async fn lambda(config: &Path, must_exist: bool) -> ExitCode {
 }
 
 fn check_config(path: &Path) -> ExitCode {
-    match Settings::load(path, false) {
-        Ok(settings) => {
-            println!("# {}: valid\n{}", path.display(), settings.to_redacted_toml());
+    match Config::load(path, false) {
+        Ok(config) => {
+            println!("# {}: valid\n{}", path.display(), config.settings.to_redacted_toml());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -115,15 +116,15 @@ fn check_config(path: &Path) -> ExitCode {
 }
 
 async fn serve(path: &Path) -> ExitCode {
-    let settings = match Settings::load(path, false) {
-        Ok(s) => s,
+    let config = match Config::load(path, false) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    logging::init(&settings.server.log_format);
-    let app = match Application::build(settings).await {
+    logging::init(config.settings.server.log_format);
+    let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -156,13 +157,13 @@ session = "required"
 
 /// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
 /// headers and other settings are used, its core settings replaced by the issuer.
-async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>) -> ExitCode {
-    logging::init("text");
-    let loaded = match config {
-        Some(path) => Settings::load(path, false),
-        None => Settings::from_toml_str(DEV_CONFIG),
+async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config_file: Option<&Path>) -> ExitCode {
+    logging::init(LogFormat::Text);
+    let loaded = match config_file {
+        Some(path) => Config::load(path, false),
+        None => Config::from_toml_str(DEV_CONFIG),
     };
-    let mut settings = match loaded {
+    let mut config = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -183,12 +184,20 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>)
             return ExitCode::FAILURE;
         }
     };
-    settings.supertokens.connection_uri = format!("http://{issuer_addr}");
+    // None of these feed the compiled route policy.
+    let settings = &mut config.settings;
+    settings.supertokens.connection_uri = match format!("http://{issuer_addr}").parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     settings.supertokens.api_key = Default::default();
     settings.server.http_listen = listen;
     settings.server.grpc_listen = grpc_listen;
-    settings.server.log_format = "text".into();
-    let app = match Application::build(settings).await {
+    settings.server.log_format = LogFormat::Text;
+    let app = match Application::build(config).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -225,7 +234,7 @@ async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config: Option<&Path>)
         .to_string()
     };
     println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
-    if let Some(path) = config {
+    if let Some(path) = config_file {
         println!(
             "# settings from {} (routes, claims, headers, ...); its core settings are replaced by the embedded issuer",
             path.display()

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use session_authorizer::app::config::Config;
 use session_authorizer::app::state::AppState;
 use session_authorizer::clock::ManualClock;
 use session_authorizer::settings::Settings;
@@ -84,11 +85,13 @@ pub fn fixture() -> &'static Fixture {
             .iter()
             .map(|(name, extra)| {
                 let mut settings = Settings::from_toml_str(&format!("{extra}{ROUTES}")).expect("settings");
-                settings.supertokens.connection_uri = "http://127.0.0.1:9".into();
+                settings.supertokens.connection_uri = "http://127.0.0.1:9".parse().expect("core URI");
                 settings.supertokens.core_timeout_ms = 200;
                 settings.cache.max_entries = 4096;
                 let clock = Arc::new(ManualClock::new(FUZZ_NOW_MS));
-                let state = runtime.block_on(async { AppState::with_jwks_source(settings, clock, SeedKeys(keys.clone())).expect("state") });
+                let state = runtime.block_on(async {
+                    AppState::with_jwks_source(Config::compile(settings).expect("config"), clock, SeedKeys(keys.clone())).expect("state")
+                });
                 (*name, state)
             })
             .collect();

@@ -9,11 +9,11 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::app::config::Config;
 use crate::app::listener::ConnectionLimits;
 use crate::app::state::{AppState, StateError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::front_door::router;
-use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -34,11 +34,11 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> Result<Self, StartupError> {
         let bind = |addr: SocketAddr| async move {
             let listener = TcpListener::bind(addr)
                 .await
@@ -46,9 +46,9 @@ impl Application {
             let bound = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
             Ok::<_, StartupError>((listener, bound))
         };
-        let (listener, address) = bind(settings.server.http_listen).await?;
-        let (grpc_listener, grpc_address) = bind(settings.server.grpc_listen).await?;
-        let state = AppState::new(settings, clock)?;
+        let (listener, address) = bind(config.settings.server.http_listen).await?;
+        let (grpc_listener, grpc_address) = bind(config.settings.server.grpc_listen).await?;
+        let state = AppState::new(config, clock)?;
         Ok(Self {
             listener,
             address,

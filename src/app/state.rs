@@ -1,23 +1,21 @@
-//! `AppState`: everything a request handler needs, built once from the settings.
+//! `AppState`: everything a request handler needs, built once from the configuration.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::config::Config;
 use crate::clock::SharedClock;
-use crate::core_api::{CoreClient, parse_connection_uri};
+use crate::core_api::CoreClient;
 use crate::decision::{Authorizer, DecisionSettings};
 use crate::front_door::forwarded::ForwardedRequestHeaders;
 use crate::front_door::proxy::IdentityHeaders;
 use crate::observe::metrics::Metrics;
-use crate::policy::Policy;
 use crate::settings::Settings;
 use crate::verification::cache::TokenCache;
 use crate::verification::jwks::{JwksCache, JwksPolicy, JwksSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
     #[error("cannot build the core client: {0}")]
     Core(#[from] crate::core_api::CoreError),
     #[error("cannot create metrics: {0}")]
@@ -50,21 +48,26 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, clock: SharedClock) -> Result<Self, StateError> {
-        Self::build(settings, clock, CoreClient::clone)
+    pub fn new(config: Config, clock: SharedClock) -> Result<Self, StateError> {
+        Self::build(config, clock, CoreClient::clone)
     }
 
     /// The state with keys from `jwks` instead of the core's JWKS endpoint (the fuzz targets
     /// decide offline with a fixed key set); the core is still called where the SDK would.
-    pub fn with_jwks_source(settings: Settings, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
-        Self::build(settings, clock, |_| jwks)
+    pub fn with_jwks_source(config: Config, clock: SharedClock, jwks: impl JwksSource) -> Result<Self, StateError> {
+        Self::build(config, clock, |_| jwks)
     }
 
-    fn build<S: JwksSource>(settings: Settings, clock: SharedClock, source: impl FnOnce(&CoreClient) -> S) -> Result<Self, StateError> {
+    fn build<S: JwksSource>(config: Config, clock: SharedClock, source: impl FnOnce(&CoreClient) -> S) -> Result<Self, StateError> {
+        let Config { settings, policy } = config;
         let st = &settings.supertokens;
-        let hosts = parse_connection_uri(&st.connection_uri).map_err(StateError::Config)?;
         let metrics = Arc::new(Metrics::new()?);
-        let core = CoreClient::new(hosts, st.api_key.clone(), Duration::from_millis(st.core_timeout_ms))?.with_metrics(metrics.clone());
+        let core = CoreClient::new(
+            st.connection_uri.hosts().to_vec(),
+            st.api_key.clone(),
+            Duration::from_millis(st.core_timeout_ms),
+        )?
+        .with_metrics(metrics.clone());
         let jwks = Arc::new(JwksCache::new(
             source(&core),
             clock.clone(),
@@ -74,12 +77,6 @@ impl AppState {
                 max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
             },
         ));
-        let policy = Policy::new(
-            &settings.effective_routes(),
-            &crate::policy::claims::global_validators(st),
-            &settings.paths,
-        )
-        .map_err(StateError::Config)?;
         let db_checks = (st.check_database_cache_ms > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(settings.cache.max_entries)
@@ -101,8 +98,8 @@ impl AppState {
             metrics: metrics.clone(),
             db_checks,
         });
-        let identity = Arc::new(IdentityHeaders::from_settings(&settings).map_err(StateError::Config)?);
-        let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth).map_err(StateError::Config)?;
+        let identity = Arc::new(IdentityHeaders::from_settings(&settings));
+        let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth);
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::observe::metrics::Metrics;
-use crate::settings::Secret;
+use crate::settings::{CoreHost, Secret};
 use crate::verification::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};
 
 /// The CDI version supertokens-node 24.x speaks; with it the core mints a new token on the first
@@ -27,28 +27,6 @@ pub enum CoreError {
     Status { status: u16, path: &'static str },
     #[error("core answer on {path} is not understood: {message}")]
     Decode { path: &'static str, message: String },
-}
-
-/// One core base URL (scheme, host, port and an optional base path), without a trailing `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoreHost(pub String);
-
-/// Splits `connection_uri` on `;` as the SDKs do, keeping each URL's base path.
-pub fn parse_connection_uri(value: &str) -> Result<Vec<CoreHost>, String> {
-    let mut hosts = Vec::new();
-    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let url = url::Url::parse(part).map_err(|e| format!("`{part}` is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("`{part}` must be an http(s) URL with a host"));
-        }
-        let mut base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-        if let Some(port) = url.port() {
-            base.push_str(&format!(":{port}"));
-        }
-        base.push_str(url.path().trim_end_matches('/'));
-        hosts.push(CoreHost(base));
-    }
-    Ok(hosts)
 }
 
 #[derive(Debug, Serialize)]
@@ -446,17 +424,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_hosts_and_keeps_base_path() {
-        let hosts = parse_connection_uri("http://a:3567; https://b.example.com/appid-x/ ;").expect("parse");
-        assert_eq!(
-            hosts,
-            vec![CoreHost("http://a:3567".into()), CoreHost("https://b.example.com/appid-x".into())]
-        );
-        assert!(parse_connection_uri("ftp://x").is_err());
-        assert!(parse_connection_uri("not a url").is_err());
-    }
 
     #[test]
     fn reads_and_writes_user_data_in_jwt_as_the_core_spells_it() {

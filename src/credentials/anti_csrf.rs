@@ -4,7 +4,7 @@
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::settings::{AntiCsrfSetting, SuperTokensSettings};
+use crate::settings::{AntiCsrfSetting, SameSite, SuperTokensSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AntiCsrfMode {
@@ -13,54 +13,26 @@ pub enum AntiCsrfMode {
     ViaCustomHeader,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SameSite {
-    Lax,
-    Strict,
-    None,
-}
-
-impl SameSite {
-    pub fn as_cookie_attr(self) -> &'static str {
-        match self {
-            SameSite::Lax => "Lax",
-            SameSite::Strict => "Strict",
-            SameSite::None => "None",
-        }
-    }
-}
-
 /// The SDK's default `cookieSameSite`: `none` when the sites differ (registrable domain or
 /// scheme), else `lax`; a configured value wins.
 pub fn same_site(st: &SuperTokensSettings) -> SameSite {
-    if let Some(v) = &st.cookie_same_site {
-        return match v.trim().to_ascii_lowercase().as_str() {
-            "strict" => SameSite::Strict,
-            "none" => SameSite::None,
-            _ => SameSite::Lax,
-        };
+    if let Some(v) = st.cookie_same_site {
+        return v;
     }
-    let api = url::Url::parse(&st.api_domain).ok();
-    let web = url::Url::parse(&st.website_domain).ok();
-    match (api, web) {
-        (Some(a), Some(w)) if a.scheme() == w.scheme() && site_of(&a) == site_of(&w) => SameSite::Lax,
-        _ => SameSite::None,
+    let (api, web) = (&st.api_domain, &st.website_domain);
+    if api.scheme() == web.scheme() && site_of(api.host()) == site_of(web.host()) {
+        SameSite::Lax
+    } else {
+        SameSite::None
     }
 }
 
 /// The registrable domain ("eTLD+1"); localhost and IP addresses are one site, as in the SDK.
-fn site_of(url: &url::Url) -> Option<String> {
-    match url.host()? {
-        url::Host::Ipv4(_) | url::Host::Ipv6(_) => Some("localhost".into()),
-        url::Host::Domain(d) => {
-            if d.starts_with("localhost") {
-                return Some("localhost".into());
-            }
-            match psl::domain_str(d) {
-                Some(domain) => Some(domain.to_owned()),
-                None => Some(d.to_owned()),
-            }
-        }
+fn site_of(host: &url::Host<String>) -> String {
+    match host {
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => "localhost".into(),
+        url::Host::Domain(d) if d.starts_with("localhost") => "localhost".into(),
+        url::Host::Domain(d) => psl::domain_str(d).unwrap_or(d.as_str()).to_owned(),
     }
 }
 
@@ -109,8 +81,8 @@ mod tests {
 
     fn st(api: &str, web: &str) -> SuperTokensSettings {
         SuperTokensSettings {
-            api_domain: api.into(),
-            website_domain: web.into(),
+            api_domain: api.parse().expect("api url"),
+            website_domain: web.parse().expect("website url"),
             ..Default::default()
         }
     }

@@ -15,7 +15,7 @@ use crate::credentials::token::ParsedToken;
 use crate::credentials::{self, CredentialError};
 use crate::effects::{self, CookieAttributes, NewAccessToken, TokenEffects, TransferMethod};
 use crate::observe::metrics::Metrics;
-use crate::policy::claims::{ClaimError, Reason};
+use crate::policy::claims::{ClaimError, Reason, validate as validate_claim};
 use crate::policy::{Policy, Route};
 use crate::session::refetch::{self, RefetchError, Subject};
 use crate::settings::{SessionRequirement, Settings};
@@ -234,39 +234,16 @@ impl DecisionSettings {
         Self {
             anti_csrf: anti_csrf::resolve_mode(st),
             cookies: CookieAttributes {
-                domain: st.cookie_domain.as_deref().map(normalise_cookie_domain),
-                secure: st.cookie_secure.unwrap_or_else(|| st.api_domain.starts_with("https")),
+                domain: st.cookie_domain.as_ref().map(|d| d.as_str().to_owned()),
+                secure: st.cookie_secure(),
                 same_site: anti_csrf::same_site(st),
-                refresh_path: format!("{}/session/refresh", st.api_base_path.trim_end_matches('/')),
+                refresh_path: st.refresh_path(),
             },
             check_database: st.check_database,
             use_dynamic_key: st.use_dynamic_access_token_signing_key,
             skew_ms: st.clock_skew_secs.saturating_mul(1000),
             jwks_refresh_interval_ms: st.jwks_refresh_interval_secs.saturating_mul(1000),
         }
-    }
-}
-
-/// The SDK's `normaliseSessionScopeOrThrowError`: host only, leading `.` kept except for
-/// localhost and IP addresses.
-fn normalise_cookie_domain(input: &str) -> String {
-    let trimmed = input.trim().to_ascii_lowercase();
-    let leading_dot = trimmed.starts_with('.');
-    let bare = trimmed.trim_start_matches('.');
-    let with_scheme = if bare.starts_with("http://") || bare.starts_with("https://") {
-        bare.to_owned()
-    } else {
-        format!("http://{bare}")
-    };
-    let host = url::Url::parse(&with_scheme)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| bare.to_owned());
-    let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
-    if leading_dot && host != "localhost" && !is_ip {
-        format!(".{host}")
-    } else {
-        host
     }
 }
 
@@ -491,7 +468,7 @@ impl Authorizer {
             }
             let mut errors = Vec::new();
             for v in &route.validators {
-                match v.validate(&claims, now) {
+                match validate_claim(v, &claims, now) {
                     Ok(None) => {}
                     Ok(Some(err)) => errors.push(err),
                     Err(e) => return Decision::Error { reason: e.to_string() },

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::credentials::anti_csrf::SameSite;
+use crate::settings::SameSite;
 
 /// Cookie lifetime the SDK gives the access-token cookie (the JWT's own `exp` still rules).
 const ONE_YEAR_MS: u64 = 31_536_000_000;

@@ -8,6 +8,7 @@ pub mod forwarded;
 pub mod lambda;
 pub mod ops;
 pub mod proxy;
+pub mod sdk_json;
 
 use std::sync::Arc;
 use std::time::Duration;

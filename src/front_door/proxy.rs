@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
-use crate::policy::claims::invalid_claim_body;
+use crate::front_door::sdk_json::{self, invalid_claim_body};
 use crate::settings::Settings;
 
 /// Headers a denied browser request must be able to read to refresh its session.
@@ -27,24 +27,15 @@ pub struct IdentityHeaders {
 }
 
 impl IdentityHeaders {
-    /// Names are parsed once here (the configuration was validated; a bad name is still an error).
-    pub fn from_settings(s: &Settings) -> Result<Self, String> {
+    pub fn from_settings(s: &Settings) -> Self {
         let h = &s.headers;
-        let website_origin = url::Url::parse(&s.supertokens.website_domain)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| s.supertokens.website_domain.trim_end_matches('/').to_owned());
-        let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a valid header name"));
-        Ok(Self {
-            user_id: name(&h.user_id)?,
-            tenant_id: h.tenant_id.as_deref().map(name).transpose()?,
-            session_handle: h.session_handle.as_deref().map(name).transpose()?,
-            claims: h
-                .claims
-                .iter()
-                .map(|c| Ok((c.claim.clone(), name(&c.header)?)))
-                .collect::<Result<_, String>>()?,
-            website_origin,
-        })
+        Self {
+            user_id: h.user_id.clone(),
+            tenant_id: h.tenant_id.clone(),
+            session_handle: h.session_handle.clone(),
+            claims: h.claims.iter().map(|c| (c.claim.clone(), c.header.clone())).collect(),
+            website_origin: s.supertokens.website_domain.origin().to_owned(),
+        }
     }
 
     /// Every identity header name we manage (set on a session, removed otherwise).
@@ -112,11 +103,11 @@ fn claim_header_value(claim: Option<&Value>) -> Option<String> {
 pub fn denial(decision: &Decision) -> Option<(u16, String)> {
     match decision {
         Decision::Allow { .. } | Decision::Anonymous => None,
-        Decision::TryRefresh { .. } => Some((401, r#"{"message":"try refresh token"}"#.into())),
-        Decision::Unauthorised { .. } => Some((401, r#"{"message":"unauthorised"}"#.into())),
+        Decision::TryRefresh { .. } => Some((401, sdk_json::TRY_REFRESH_BODY.into())),
+        Decision::Unauthorised { .. } => Some((401, sdk_json::UNAUTHORISED_BODY.into())),
         Decision::InvalidClaims { errors } => Some((403, invalid_claim_body(errors))),
-        Decision::Error { .. } => Some((500, r#"{"message":"internal error"}"#.into())),
-        Decision::BadRequest { message, .. } => Some((400, serde_json::json!({ "message": message }).to_string())),
+        Decision::Error { .. } => Some((500, sdk_json::INTERNAL_ERROR_BODY.into())),
+        Decision::BadRequest { message, .. } => Some((400, sdk_json::message_body(message))),
     }
 }
 

@@ -7,9 +7,8 @@ pub mod claims;
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::policy::claims::Validator;
 use crate::request::target::{Target, fold_case, is_folded};
-use crate::settings::{PathSettings, RouteSettings, SessionRequirement};
+use crate::settings::{ClaimRule, RouteSettings, SessionRequirement, Settings};
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -22,17 +21,25 @@ pub struct Route {
     pub session: SessionRequirement,
     pub check_database: Option<bool>,
     /// The global validators this route keeps, then its own: everything the decision runs.
-    pub validators: Vec<Validator>,
+    pub validators: Vec<ClaimRule>,
     /// Allowed tenants; empty allows every tenant.
     pub tenants: Vec<String>,
 }
 
+/// A route whose path glob does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("path `{path}`: {message}")]
+pub struct RouteError {
+    /// Its place in `[[routes]]`; `None` for the SDK's own route.
+    pub index: Option<usize>,
+    pub path: String,
+    pub message: String,
+}
+
 impl Route {
-    /// Compiles a route; `globals` are the validators the recipes register for every route.
-    pub fn compile(settings: &RouteSettings, globals: &[Validator], paths: &PathSettings) -> Result<Self, String> {
-        if !settings.path.starts_with('/') {
-            return Err(format!("path `{}` must start with `/`", settings.path));
-        }
+    /// Compiles a route (checked while read); `globals` are the validators the recipes register
+    /// for every route.
+    fn compile(settings: &RouteSettings, globals: &[ClaimRule], case_insensitive: bool) -> Result<Self, String> {
         // `*` stays within one path segment; `**` spans segments.
         let compile = |pattern: &str, case_insensitive: bool| {
             GlobBuilder::new(pattern)
@@ -40,38 +47,27 @@ impl Route {
                 .case_insensitive(case_insensitive)
                 .build()
                 .map(|g| g.compile_matcher())
-                .map_err(|e| format!("path `{}`: {e}", settings.path))
+                .map_err(|e| e.kind().to_string())
         };
         let glob = compile(&settings.path, false)?;
-        let folded_glob = if paths.case_insensitive_backends {
+        let folded_glob = if case_insensitive {
             Some(compile(&fold_case(&settings.path), true)?)
         } else {
             None
         };
-        if settings.methods.is_empty() {
-            return Err("methods must not be empty (use [\"*\"] for any)".into());
-        }
         let methods = if settings.methods.iter().any(|m| m == "*") {
             None
         } else {
             Some(settings.methods.iter().map(|m| m.to_ascii_uppercase()).collect())
         };
-        let own = settings.claims.iter().map(Validator::compile).collect::<Result<Vec<_>, _>>()?;
-        if settings.session == SessionRequirement::Public
-            && (!own.is_empty() || !settings.tenants.is_empty() || settings.check_database.is_some())
-        {
-            return Err("a public route reads no session, so it takes no claims, tenants or check_database".into());
-        }
-        if settings.tenants.iter().any(|t| t.trim().is_empty()) {
-            return Err("tenants must not contain an empty name".into());
-        }
+        let own = &settings.claims;
         let keeps_globals = settings.global_claims && settings.session != SessionRequirement::Public;
-        let mut validators: Vec<Validator> = globals
+        let mut validators: Vec<ClaimRule> = globals
             .iter()
-            .filter(|g| keeps_globals && !own.iter().any(|v| v.claim == g.claim))
+            .filter(|g| keeps_globals && !own.iter().any(|v| v.claim() == g.claim()))
             .cloned()
             .collect();
-        validators.extend(own);
+        validators.extend(own.iter().cloned());
         Ok(Self {
             methods,
             glob,
@@ -117,29 +113,38 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(settings: &[RouteSettings], globals: &[Validator], paths: &PathSettings) -> Result<Self, String> {
-        let routes = settings
+    /// The routes in force (the SDK's own first, when they pass untouched), compiled once.
+    pub fn compile(settings: &Settings) -> Result<Self, RouteError> {
+        let globals = claims::global_validators(&settings.supertokens);
+        let case_insensitive = settings.paths.case_insensitive_backends;
+        let effective = settings.effective_routes();
+        let sdk_routes = effective.len() - settings.routes.len();
+        let routes = effective
             .iter()
-            .map(|r| Route::compile(r, globals, paths))
+            .enumerate()
+            .map(|(i, r)| {
+                Route::compile(r, &globals, case_insensitive).map_err(|message| RouteError {
+                    index: i.checked_sub(sdk_routes),
+                    path: r.path.clone(),
+                    message,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let patterns_fold = settings.iter().any(|r| !is_folded(&r.path));
+        let patterns_fold = effective.iter().any(|r| !is_folded(&r.path));
         let fallback = Route::compile(
-            &RouteSettings {
-                methods: vec!["*".into()],
-                path: "/**".into(),
-                session: SessionRequirement::Optional,
-                check_database: None,
-                claims: Vec::new(),
-                global_claims: true,
-                tenants: Vec::new(),
-            },
-            globals,
-            paths,
-        )?;
+            &RouteSettings::any_method("/**", SessionRequirement::Optional),
+            &globals,
+            case_insensitive,
+        )
+        .map_err(|message| RouteError {
+            index: None,
+            path: "/**".into(),
+            message,
+        })?;
         Ok(Self {
             routes,
             fallback,
-            case_insensitive: paths.case_insensitive_backends,
+            case_insensitive,
             patterns_fold,
         })
     }
@@ -196,12 +201,15 @@ mod tests {
     use super::*;
     use crate::request::target::canonicalise;
 
-    fn paths() -> PathSettings {
-        PathSettings::default()
+    fn settings(routes: &[RouteSettings]) -> Settings {
+        let mut s = Settings::default();
+        s.supertokens.pass_sdk_routes = false;
+        s.routes = routes.to_vec();
+        s
     }
 
     fn policy(routes: &[RouteSettings]) -> Policy {
-        Policy::new(routes, &[], &paths()).expect("policy")
+        Policy::compile(&settings(routes)).expect("policy")
     }
 
     fn judge<'p>(p: &'p Policy, methods: &[&str], target: &str) -> Result<&'p Route, Box<Ambiguous>> {
@@ -248,31 +256,52 @@ mod tests {
 
     #[test]
     fn rejects_bad_routes() {
-        let compile = |r: &RouteSettings| Route::compile(r, &[], &paths());
-        assert!(compile(&route(&["GET"], "admin", SessionRequirement::Optional)).is_err());
-        assert!(compile(&route(&[], "/a", SessionRequirement::Optional)).is_err());
-        assert!(compile(&route(&["GET"], "/a[", SessionRequirement::Optional)).is_err());
+        assert!(route(&["GET"], "admin", SessionRequirement::Optional).check().is_err());
+        assert!(route(&[], "/a", SessionRequirement::Optional).check().is_err());
         let mut blank = route(&["GET"], "/a", SessionRequirement::Optional);
         blank.tenants = vec![" ".into()];
-        assert!(compile(&blank).is_err());
+        assert!(blank.check().is_err());
+        let mut public = route(&["GET"], "/a", SessionRequirement::Public);
+        public.check_database = Some(true);
+        assert!(public.check().is_err());
+        let bad_glob = Policy::compile(&settings(&[
+            route(&["GET"], "/a", SessionRequirement::Optional),
+            route(&["GET"], "/a[", SessionRequirement::Optional),
+        ]));
+        assert_eq!(bad_glob.err().map(|e| (e.index, e.path)), Some((Some(1), "/a[".to_owned())));
+        let mut with_sdk = settings(&[route(&["GET"], "/b[", SessionRequirement::Optional)]);
+        with_sdk.supertokens.pass_sdk_routes = true;
+        assert_eq!(Policy::compile(&with_sdk).err().map(|e| e.index), Some(Some(0)));
     }
 
     #[test]
     fn routes_inherit_replace_or_drop_global_validators() {
-        let globals = [Validator::email_verified(), Validator::mfa_completed()];
         let mut own = route(&["*"], "/a", SessionRequirement::Optional);
         own.claims = vec![
             serde_json::from_value(serde_json::json!({"claim": "st-ev", "is": true, "max_age_secs": 60})).expect("spec"),
             serde_json::from_value(serde_json::json!({"claim": "st-role", "includes": "admin"})).expect("spec"),
         ];
-        let r = Route::compile(&own, &globals, &paths()).expect("route");
-        let claims: Vec<(&str, Option<u64>)> = r.validators.iter().map(|v| (v.claim.as_str(), v.max_age_secs)).collect();
-        assert_eq!(claims, vec![("st-mfa", None), ("st-ev", Some(60)), ("st-role", None)]);
-        let plain = Route::compile(&route(&["*"], "/b", SessionRequirement::Optional), &globals, &paths()).expect("route");
-        assert_eq!(plain.validators, globals.to_vec());
         let mut opted_out = route(&["*"], "/c", SessionRequirement::Optional);
         opted_out.global_claims = false;
-        assert!(Route::compile(&opted_out, &globals, &paths()).expect("route").validators.is_empty());
+        let mut s = settings(&[own, route(&["*"], "/b", SessionRequirement::Optional), opted_out]);
+        s.supertokens.email_verification = crate::settings::EmailVerificationMode::Required;
+        s.supertokens.mfa = true;
+        let p = Policy::compile(&s).expect("policy");
+        let claims = |path: &str| -> Vec<(String, Option<u64>)> {
+            route_of(&p, "GET", path)
+                .validators
+                .iter()
+                .map(|v| match v {
+                    ClaimRule::Value(v) => (v.claim.clone(), v.max_age_secs),
+                    ClaimRule::MfaCompleted => ("st-mfa".into(), None),
+                })
+                .collect()
+        };
+        let named = |v: &[(&str, Option<u64>)]| v.iter().map(|(c, a)| (c.to_string(), *a)).collect::<Vec<_>>();
+        assert_eq!(claims("/a"), named(&[("st-mfa", None), ("st-ev", Some(60)), ("st-role", None)]));
+        assert_eq!(claims("/b"), named(&[("st-ev", None), ("st-mfa", None)]));
+        assert!(claims("/c").is_empty());
+        assert_eq!(claims("/elsewhere"), named(&[("st-ev", None), ("st-mfa", None)]));
     }
 
     #[test]
@@ -309,14 +338,9 @@ mod tests {
     #[test]
     fn case_sensitive_backends_can_opt_out_of_folding() {
         let routes = [route(&["*"], "/admin/**", SessionRequirement::Required)];
-        let sensitive = Policy::new(
-            &routes,
-            &[],
-            &PathSettings {
-                case_insensitive_backends: false,
-            },
-        )
-        .expect("policy");
+        let mut s = settings(&routes);
+        s.paths.case_insensitive_backends = false;
+        let sensitive = Policy::compile(&s).expect("policy");
         assert_eq!(route_of(&sensitive, "GET", "/ADMIN/x").pattern, "/**");
         assert!(judge(&policy(&routes), &["GET"], "/ADMIN/x").is_err());
         // Patterns with capitals are folded too.

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::core_api::{CoreClient, CoreError};
-use crate::policy::claims::{EMAIL_VERIFICATION_CLAIM, MFA_CLAIM, PERMISSION_CLAIM, ROLE_CLAIM, Validator};
+use crate::policy::claims::{ClaimRule, EMAIL_VERIFICATION_CLAIM, MFA_CLAIM, PERMISSION_CLAIM, ROLE_CLAIM, should_refetch};
 
 /// Payload keys the core owns; the SDK strips them before a regenerate.
 pub const PROTECTED_PROPS: [&str; 10] = [
@@ -45,7 +45,7 @@ pub struct Subject<'a> {
 /// Runs every due refetch on `payload`; `Ok(None)` when nothing changed.
 pub async fn refetch<'v>(
     core: &CoreClient,
-    validators: impl Iterator<Item = &'v Validator>,
+    validators: impl Iterator<Item = &'v ClaimRule>,
     subject: &Subject<'_>,
     payload: &Map<String, Value>,
     now_ms: u64,
@@ -53,13 +53,13 @@ pub async fn refetch<'v>(
     let mut updated: Option<Map<String, Value>> = None;
     for v in validators {
         let current = updated.as_ref().unwrap_or(payload);
-        if !v.should_refetch(current, now_ms) {
+        if !should_refetch(v, current, now_ms) {
             continue;
         }
-        if let Some(value) = fetch_value(core, &v.claim, subject).await? {
+        if let Some(value) = fetch_value(core, v.claim(), subject).await? {
             updated
                 .get_or_insert_with(|| payload.clone())
-                .insert(v.claim.clone(), json!({"v": value, "t": now_ms}));
+                .insert(v.claim().to_owned(), json!({"v": value, "t": now_ms}));
         }
     }
     // `t` is always new, so any fetched value changes the payload.

@@ -6,7 +6,52 @@ use std::path::Path;
 
 use figment::error::Kind;
 
-use crate::settings::{ConfigError, ENV_PREFIX};
+/// Prefix of every environment override; `__` separates the section from the key.
+pub const ENV_PREFIX: &str = "SESSION_AUTHORIZER__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not TOML, or cannot be read.
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    /// A key's value is refused; `origin` is ` (FILE, line N)` or ` (from VARIABLE)` when known.
+    #[error("invalid configuration: `{key}`{origin}: {message}")]
+    Invalid { key: String, message: String, origin: String },
+    #[error("configuration file `{0}` does not exist")]
+    Missing(String),
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+            origin: String::new(),
+        }
+    }
+
+    /// Says where a refused key was set: its environment variable when there is one, else its
+    /// line in `file`.
+    pub fn located(self, file: Option<&Path>) -> Self {
+        match self {
+            Self::Invalid { key, message, origin } if origin.is_empty() => {
+                let names: Vec<&str> = key
+                    .split(['.', '['])
+                    .filter(|s| !s.ends_with(']') && !s.is_empty())
+                    .take(2)
+                    .collect();
+                let var = format!("{ENV_PREFIX}{}", names.join("__").to_ascii_uppercase());
+                let origin = if std::env::var_os(&var).is_some() {
+                    format!(" (from {var})")
+                } else {
+                    file.map(|f| origin_in_file(f, &key)).unwrap_or_default()
+                };
+                Self::Invalid { key, message, origin }
+            }
+            other => other,
+        }
+    }
+}
 
 /// A figment error (the first of them), named by key and place.
 pub fn from_figment(err: figment::Error) -> ConfigError {
@@ -90,7 +135,7 @@ fn unknown_key(found: &str, expected: &[&str], path: &[String]) -> String {
 }
 
 /// ` (FILE, line N)` for a key set in `file`, or ` (FILE)` when the line cannot be found.
-pub fn origin_in_file(file: &Path, key: &str) -> String {
+fn origin_in_file(file: &Path, key: &str) -> String {
     let name = file.display();
     match std::fs::read_to_string(file).ok().and_then(|text| line_of(&text, key)) {
         Some(line) => format!(" ({name}, line {line})"),

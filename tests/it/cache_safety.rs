@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
+use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
 use session_authorizer::app::state::AppState;
 use session_authorizer::clock::{Clock, ManualClock, SystemClock};
@@ -39,7 +40,9 @@ async fn start(s: Settings, clock: ManualClock) -> Running {
     let mut s = s;
     s.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     s.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let app = Application::build_with_clock(s, Arc::new(clock)).await.expect("build");
+    let app = Application::build_with_clock(Config::compile(s).expect("config"), Arc::new(clock))
+        .await
+        .expect("build");
     let (addr, state) = (app.address(), app.state().clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {

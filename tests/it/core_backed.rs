@@ -238,7 +238,7 @@ async fn core_client_fails_over_sends_the_api_key_and_counts_calls() {
         &uri,
         "[supertokens]\ncheck_database = true\napi_key = \"core-secret-key\"\nemail_verification = \"REQUIRED\"\n",
     );
-    s.supertokens.connection_uri = uri.clone();
+    s.supertokens.connection_uri = uri.parse().expect("core URIs");
     let svc = Service::start(s).await;
     core.issuer.upsert_user(
         "user-1",

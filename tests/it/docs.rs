@@ -213,7 +213,7 @@ fn config_errors_name_the_key_the_value_and_the_place() {
     );
     assert_eq!(
         env,
-        "error: invalid configuration: `server.log_format` (from SESSION_AUTHORIZER__SERVER__LOG_FORMAT): must be json or text"
+        "error: invalid configuration: `server.log_format` (from SESSION_AUTHORIZER__SERVER__LOG_FORMAT): `xml` is not one of json, text"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

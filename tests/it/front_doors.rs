@@ -367,7 +367,7 @@ async fn original_method_and_path_drive_the_route_policy() {
     assert_eq!(body["message"], "invalid claim");
     // A full URL in the trusted header (ingress-nginx's `X-Original-URL`, when configured).
     let mut s = settings(&core.uri(), CONFIG);
-    s.forward_auth.uri_header = Some("x-original-url".into());
+    s.forward_auth.uri_header = Some(http::HeaderName::from_static("x-original-url"));
     let svc = Service::start(s).await;
     let r = d
         .http

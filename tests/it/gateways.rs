@@ -50,7 +50,7 @@ impl Gateway {
     async fn start(kind: Proxy) -> Self {
         let core = StubCore::start().await;
         let mut s = settings(&core.uri(), CONFIG);
-        s.supertokens.website_domain = WEBSITE.into();
+        s.supertokens.website_domain = WEBSITE.parse().expect("website");
         s.forward_auth.proxy = kind.forward_auth_proxy();
         let svc = Service::start(s).await;
         let backend = echo_backend().await;

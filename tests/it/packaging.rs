@@ -410,7 +410,7 @@ fn deployment_mode_renders_valid_manifests() {
     assert_eq!(s.routes.len(), 3);
     assert_eq!(s.routes[0].claims.len(), 3);
     assert_eq!(s.headers.claims[0].header, "x-user-roles");
-    assert_eq!(s.supertokens.cookie_same_site.as_deref(), Some("none"));
+    assert_eq!(s.supertokens.cookie_same_site, Some(session_authorizer::settings::SameSite::None));
     assert_eq!(s.cache.max_entries, 5000);
 }
 

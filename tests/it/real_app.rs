@@ -98,8 +98,8 @@ async fn life(kind: Proxy, mode: Mode) -> Vec<String> {
     let api_origin = format!("http://localhost:{listen}");
     let site_origin = format!("http://localhost:{site_port}");
     let mut s = settings(&core.uri(), ROUTES);
-    s.supertokens.api_domain = api_origin.clone();
-    s.supertokens.website_domain = site_origin.clone();
+    s.supertokens.api_domain = api_origin.parse().expect("api origin");
+    s.supertokens.website_domain = site_origin.parse().expect("site origin");
     s.supertokens.anti_csrf = serde_json::from_value(Value::from(mode.anti_csrf())).expect("anti-csrf");
     s.forward_auth.proxy = kind.forward_auth_proxy();
     let svc = Service::start(s).await;

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use session_authorizer::policy::Policy;
 use session_authorizer::request::target::canonicalise;
-use session_authorizer::settings::{PathSettings, RouteSettings, Settings};
+use session_authorizer::settings::Settings;
 use support::proxies::{self, Proxy, RecordingBackend, raw_request};
 use support::{Service, StubCore, free_port, rest_event, settings};
 
@@ -965,9 +965,10 @@ async fn through_caddy() {
 fn policy(case_insensitive_backends: bool) -> &'static Policy {
     static POLICIES: std::sync::OnceLock<[Policy; 2]> = std::sync::OnceLock::new();
     let build = |case_insensitive_backends| {
-        let settings = Settings::from_toml_str(&config()).expect("config");
-        let routes: &[RouteSettings] = &settings.routes;
-        Policy::new(routes, &[], &PathSettings { case_insensitive_backends }).expect("policy")
+        let mut settings = Settings::from_toml_str(&config()).expect("config");
+        settings.supertokens.pass_sdk_routes = false;
+        settings.paths.case_insensitive_backends = case_insensitive_backends;
+        Policy::compile(&settings).expect("policy")
     };
     &POLICIES.get_or_init(|| [build(false), build(true)])[usize::from(case_insensitive_backends)]
 }

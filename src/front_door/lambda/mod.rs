@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::app::state::AppState;
 use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
-use crate::policy::claims::invalid_claim_body;
+use crate::front_door::sdk_json::{invalid_claim_body, message_body};
 use crate::settings::{HttpApiResponse, LambdaSettings, PolicyResource};
 
 #[derive(Debug, thiserror::Error)]
@@ -520,7 +520,7 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
             false,
             "",
             Context {
-                body: Some(serde_json::json!({ "message": message }).to_string()),
+                body: Some(message_body(message)),
                 set_cookie: Some(String::new()),
                 ..Default::default()
             },

@@ -12,10 +12,11 @@ use std::time::Duration;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
+use crate::app::config::Config;
 use crate::app::state::{AppState, StateError};
 use crate::clock::SystemClock;
 use crate::front_door::lambda::{self, Refusal};
-use crate::settings::{ConfigError, Settings};
+use crate::settings::ConfigError;
 
 /// Variables the Lambda service sets for every function; `lambda_runtime` panics without them,
 /// so they are checked first and a missing one is named.
@@ -44,7 +45,7 @@ impl LambdaError {
     /// The `Lambda-Runtime-Function-Error-Type` of an init failure (`Category.Reason`).
     fn init_error_type(&self) -> &'static str {
         match self {
-            LambdaError::Config(_) | LambdaError::State(StateError::Config(_)) => "Runtime.ConfigInvalid",
+            LambdaError::Config(_) => "Runtime.ConfigInvalid",
             _ => "Runtime.UnknownReason",
         }
     }
@@ -114,9 +115,9 @@ impl RuntimeApi {
 /// Loads the configuration (`config` if it exists, or must exist when `must_exist`, under the
 /// `SESSION_AUTHORIZER__*` variables) and builds the state: the function's init phase.
 pub fn init(config: &Path, must_exist: bool) -> Result<AppState, LambdaError> {
-    let settings = Settings::load(config, !must_exist)?;
-    crate::observe::logging::init(&settings.server.log_format);
-    Ok(AppState::new(settings, Arc::new(SystemClock))?)
+    let config = Config::load(config, !must_exist)?;
+    crate::observe::logging::init(config.settings.server.log_format);
+    Ok(AppState::new(config, Arc::new(SystemClock))?)
 }
 
 /// Serves invocations until the Runtime API goes away.

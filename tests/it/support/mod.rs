@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
 use session_authorizer::dev::Issuer;
 use session_authorizer::settings::Settings;
@@ -47,7 +48,9 @@ impl Service {
     pub async fn start(mut settings: Settings) -> Self {
         settings.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let app = Application::build(settings).await.expect("build app");
+        let app = Application::build(Config::compile(settings).expect("config"))
+            .await
+            .expect("build app");
         let addr = app.address();
         let grpc_addr = app.grpc_address();
         let state = app.state().clone();
@@ -96,7 +99,7 @@ impl Drop for Service {
 /// Settings pointing at a stub core, with TOML overrides.
 pub fn settings(core_uri: &str, toml: &str) -> Settings {
     let mut s = Settings::from_toml_str(toml).expect("settings");
-    s.supertokens.connection_uri = core_uri.to_owned();
+    s.supertokens.connection_uri = core_uri.parse().expect("core URI");
     s
 }
 

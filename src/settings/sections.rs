@@ -1,0 +1,224 @@
+//! The smaller sections: `[server]`, `[headers]`, `[lambda]`, `[cache]`, `[paths]` and
+//! `[forward_auth]`.
+
+use std::net::SocketAddr;
+
+use http::HeaderName;
+use serde::{Deserialize, Serialize};
+
+use super::values::{LogFormat, header_name, optional_header_name};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    /// Largest request body accepted (Lambda events); larger ones get 413. The default is
+    /// Lambda's own limit on a synchronous invocation's payload, so every event API Gateway or
+    /// AppSync can send is read.
+    pub max_body_bytes: usize,
+    /// Request bodies held in memory at once, all requests together; a body that would pass it
+    /// is refused with 503 (a few large events cannot take all the memory).
+    pub max_buffered_body_bytes: usize,
+    /// Requests that take longer are answered 503 rather than left hanging.
+    pub request_timeout_ms: u64,
+    /// Requests in flight at once, HTTP and gRPC together; above it new ones are shed (503,
+    /// gRPC `RESOURCE_EXHAUSTED`).
+    pub max_concurrency: usize,
+    /// An HTTP/1 client must send a whole request head within this time (counted from the
+    /// connection's first byte wait, and again for each keep-alive request), else it is closed.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers) accepted on HTTP/1, and largest header
+    /// list on HTTP/2; larger ones get 431. A gRPC `Check` message may carry this plus
+    /// `max_body_bytes`.
+    pub max_header_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9191)),
+            max_body_bytes: 6 * 1024 * 1024,
+            max_buffered_body_bytes: 256 * 1024 * 1024,
+            request_timeout_ms: 5_000,
+            max_concurrency: 4_096,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// Maps a claim of the verified session to a header sent upstream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimHeader {
+    pub claim: String,
+    #[serde(with = "header_name")]
+    pub header: HeaderName,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderSettings {
+    #[serde(with = "header_name")]
+    pub user_id: HeaderName,
+    #[serde(with = "optional_header_name")]
+    pub tenant_id: Option<HeaderName>,
+    #[serde(with = "optional_header_name")]
+    pub session_handle: Option<HeaderName>,
+    pub claims: Vec<ClaimHeader>,
+}
+
+impl Default for HeaderSettings {
+    fn default() -> Self {
+        Self {
+            user_id: HeaderName::from_static("x-user-id"),
+            tenant_id: None,
+            session_handle: None,
+            claims: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpApiResponse {
+    /// `{isAuthorized, context}` (needs `enableSimpleResponses`).
+    Simple,
+    /// An IAM policy on `routeArn`.
+    Iam,
+}
+
+/// The `Resource` of an IAM policy answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyResource {
+    /// The event's `methodArn` (`routeArn`): right only when API Gateway does not cache results.
+    Exact,
+    /// `{api}/{stage}/*/*`: one cached policy serves every method and path of the stage, which
+    /// is safe only when the decision does not depend on them (checked by `validate`).
+    Stage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LambdaSettings {
+    pub http_api_response: HttpApiResponse,
+    /// Upper bound of AppSync's `ttlOverride` on allow; 0 disables AppSync caching.
+    pub appsync_ttl_secs: u64,
+    pub policy_resource: PolicyResource,
+}
+
+impl Default for LambdaSettings {
+    fn default() -> Self {
+        Self {
+            http_api_response: HttpApiResponse::Simple,
+            appsync_ttl_secs: 0,
+            policy_resource: PolicyResource::Exact,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Verified sessions kept in memory (0 disables the cache).
+    pub max_entries: u64,
+    /// No cached session outlives this, whatever its `exp`.
+    pub max_ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_ttl_secs: 300,
+        }
+    }
+}
+
+/// How request paths are read before routes are matched (`src/request_target/` has the readings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathSettings {
+    /// Whether a backend may route paths without regard to case (Express's default, ASP.NET
+    /// Core, IIS): then a path is also matched case-insensitively, and refused when that finds
+    /// another route. Set false only when every backend routes case-sensitively.
+    pub case_insensitive_backends: bool,
+}
+
+impl Default for PathSettings {
+    fn default() -> Self {
+        Self {
+            case_insensitive_backends: true,
+        }
+    }
+}
+
+/// The proxy in front of `/forward-auth`, which decides the headers that carry the original
+/// request's method and URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardAuthProxy {
+    /// NGINX `auth_request` (and ingress-nginx): `X-Original-Method`, `X-Original-URI`.
+    Nginx,
+    /// Traefik ForwardAuth: `X-Forwarded-Method`, `X-Forwarded-Uri`.
+    Traefik,
+    /// Caddy `forward_auth`: `X-Forwarded-Method`, `X-Forwarded-Uri`.
+    Caddy,
+}
+
+impl ForwardAuthProxy {
+    pub fn method_header(self) -> HeaderName {
+        HeaderName::from_static(match self {
+            ForwardAuthProxy::Nginx => "x-original-method",
+            ForwardAuthProxy::Traefik | ForwardAuthProxy::Caddy => "x-forwarded-method",
+        })
+    }
+
+    pub fn uri_header(self) -> HeaderName {
+        HeaderName::from_static(match self {
+            ForwardAuthProxy::Nginx => "x-original-uri",
+            ForwardAuthProxy::Traefik | ForwardAuthProxy::Caddy => "x-forwarded-uri",
+        })
+    }
+}
+
+/// Where `/forward-auth` reads the original request: only from the headers the proxy sets
+/// (overwriting any copy a client sent), never from another forwarding header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthSettings {
+    pub proxy: ForwardAuthProxy,
+    /// Overrides the proxy's method header.
+    #[serde(with = "optional_header_name")]
+    pub method_header: Option<HeaderName>,
+    /// Overrides the proxy's URI header; its value is a path (`/a?b`) or an absolute URL.
+    #[serde(with = "optional_header_name")]
+    pub uri_header: Option<HeaderName>,
+}
+
+impl Default for ForwardAuthSettings {
+    fn default() -> Self {
+        Self {
+            proxy: ForwardAuthProxy::Nginx,
+            method_header: None,
+            uri_header: None,
+        }
+    }
+}
+
+impl ForwardAuthSettings {
+    /// The header that carries the original method: the override, else the proxy's.
+    pub fn method_header(&self) -> HeaderName {
+        self.method_header.clone().unwrap_or_else(|| self.proxy.method_header())
+    }
+
+    /// The header that carries the original URI: the override, else the proxy's.
+    pub fn uri_header(&self) -> HeaderName {
+        self.uri_header.clone().unwrap_or_else(|| self.proxy.uri_header())
+    }
+}
