@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_authorizer::front_door::forwarded::{self, ForwardedRequestHeaders};
-use session_authorizer::request::target::{MAX_PATH_BYTES, canonicalise};
+use session_authorizer::canonical_target::{MAX_PATH_BYTES, canonicalise};
 use session_authorizer_fuzz::fixture;
 
 fuzz_target!(|data: &[u8]| {

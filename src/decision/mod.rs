@@ -290,7 +290,7 @@ impl Authorizer {
     /// The route that judges `req`: its target read every way a backend may read it, under one
     /// route, or a 400.
     fn route_for(&self, req: &AuthRequest<'_>) -> Result<&Route, Decision> {
-        let target = crate::request::target::canonicalise(&req.path).map_err(|e| Decision::BadRequest {
+        let target = crate::canonical_target::canonicalise(&req.path).map_err(|e| Decision::BadRequest {
             message: format!("bad request target: {e}"),
             reason: e.to_string(),
         })?;

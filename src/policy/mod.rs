@@ -7,7 +7,7 @@ pub mod claims;
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::request::target::{Target, fold_case, is_folded};
+use crate::canonical_target::{Target, fold_case, is_folded};
 use crate::settings::{ClaimRule, RouteSettings, SessionRequirement, Settings};
 
 #[derive(Debug, Clone)]
@@ -199,7 +199,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::target::canonicalise;
+    use crate::canonical_target::canonicalise;
 
     fn settings(routes: &[RouteSettings]) -> Settings {
         let mut s = Settings::default();
