@@ -62,7 +62,10 @@ fn benches(c: &mut Criterion) {
     // Warm: JWKS loaded, token verified and cached.
     rt.block_on(async {
         let d = lambda::decode(&body, &lambda_settings).expect("decode");
-        assert_eq!(state.authorizer.decide(&d.request).await.outcome(), "allow");
+        assert_eq!(
+            state.authorizer.decide(&d.request).await.outcome(),
+            session_authorizer::labels::Outcome::Allow
+        );
     });
 
     c.bench_function("cached decision, end to end (parse event, decide, render)", |b| {
@@ -81,7 +84,7 @@ fn benches(c: &mut Criterion) {
 
     let cookie = format!("theme=dark; sAccessToken={token}; sFrontToken=x");
     c.bench_function("cookie extraction (sAccessToken from a three-cookie header)", |b| {
-        b.iter(|| credentials::candidates(None, Some(&cookie)).map(|c| c.cookie.map(|v| v.len())))
+        b.iter(|| credentials::carried_tokens(None, Some(&cookie)).map(|c| c.cookie.map(|v| v.len())))
     });
     c.bench_function("cache key (SHA-256 of the token)", |b| b.iter(|| token_key(&token)));
     let mut payload = (*ParsedToken::parse(&token).expect("parse").payload).clone();

@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod app;
+pub mod authorizer;
 pub mod canonical_target;
 pub mod clock;
 pub mod core_api;
@@ -13,8 +14,10 @@ pub mod decision;
 pub mod dev;
 pub mod effects;
 pub mod front_door;
+pub mod labels;
 pub mod observe;
 pub mod policy;
+pub mod request;
 pub mod session;
 pub mod settings;
 pub mod verification;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
 use session_authorizer::credentials::{self, ACCESS_TOKEN_COOKIE};
-use session_authorizer::decision::{AuthRequest, FrontDoor};
+use session_authorizer::request::{AuthRequest, FrontDoor};
 use session_authorizer::front_door::proxy;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let (auth, cookies) = text.split_once('\n').unwrap_or((text, ""));
     let joined = AuthRequest::join_cookies(cookies.split('\u{1}').map(Cow::Borrowed).collect());
     let cookie = joined.as_deref();
-    if let Ok(c) = credentials::candidates(Some(auth), cookie) {
+    if let Ok(c) = credentials::carried_tokens(Some(auth), cookie) {
         // Only an exact `Bearer ` prefix makes a header candidate, trimmed.
         assert_eq!(c.header, auth.strip_prefix("Bearer ").map(str::trim));
         assert!(!c.duplicate_cookies || c.cookie.is_some());
@@ -36,5 +36,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let req = proxy::request_from_headers(FrontDoor::ForwardAuth, "GET".into(), "/".into(), &headers);
-    let _ = credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref());
+    let _ = credentials::carried_tokens(req.authorization.as_deref(), req.cookie.as_deref());
 });

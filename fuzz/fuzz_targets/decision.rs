@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::decision::{AuthRequest, Decision, FrontDoor};
+use session_authorizer::decision::Decision;
+use session_authorizer::request::{AuthRequest, FrontDoor};
 use session_authorizer::front_door::lambda::{Refusal, Reply, render};
 use session_authorizer::front_door::proxy::{self, HttpFlavour};
 use session_authorizer::front_door::{envoy_grpc, forwarded};

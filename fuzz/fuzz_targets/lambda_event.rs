@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_authorizer::credentials;
-use session_authorizer::decision::{Decision, FrontDoor};
+use session_authorizer::decision::Decision;
+use session_authorizer::request::FrontDoor;
 use session_authorizer::effects::TokenEffects;
 use session_authorizer::front_door::lambda::{Refusal, decode, render};
 use session_authorizer::settings::{HttpApiResponse, LambdaSettings, PolicyResource};
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(auth.starts_with("Bearer "), "{auth:?}");
             assert!(req.cookie.is_none());
         }
-        let _ = credentials::candidates(req.authorization.as_deref(), req.cookie.as_deref());
+        let _ = credentials::carried_tokens(req.authorization.as_deref(), req.cookie.as_deref());
         let answers = [
             Decision::Anonymous,
             Decision::TryRefresh { reason: String::new() },

@@ -99,8 +99,8 @@ pub fn fixture() -> &'static Fixture {
         // The seeds and the key set travel together: a seed session must be allowed, or the
         // decision target would only ever see refusals.
         let seed = RawRequest::parse(SEED_REQUEST);
-        let request = session_authorizer::decision::AuthRequest {
-            front_door: session_authorizer::decision::FrontDoor::EnvoyGrpc,
+        let request = session_authorizer::request::AuthRequest {
+            front_door: session_authorizer::request::FrontDoor::EnvoyGrpc,
             method: seed.method.into(),
             path: seed.path.into(),
             authorization: None,

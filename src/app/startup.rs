@@ -125,7 +125,7 @@ impl Application {
 /// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
 /// before they expire, so requests rarely wait on a fetch.
 pub(crate) async fn keep_jwks_warm(state: AppState) {
-    let jwks = state.authorizer.jwks.clone();
+    let jwks = state.authorizer.verifier.jwks.clone();
     let max_age = Duration::from_secs(state.settings.supertokens.jwks_refresh_interval_secs);
     let mut retry = Duration::from_millis(200);
     loop {

@@ -4,13 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::config::Config;
+use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::core_api::CoreClient;
-use crate::decision::{Authorizer, DecisionSettings};
+use crate::credentials::anti_csrf::{self, AntiCsrfMode};
 use crate::front_door::forwarded::ForwardedRequestHeaders;
 use crate::front_door::proxy::IdentityHeaders;
 use crate::observe::metrics::Metrics;
+use crate::session::CoreSessions;
 use crate::settings::Settings;
+use crate::verification::Verifier;
 use crate::verification::cache::TokenCache;
 use crate::verification::jwks::{JwksCache, JwksPolicy, JwksSource};
 
@@ -77,27 +80,27 @@ impl AppState {
                 max_stale_ms: st.jwks_max_stale_secs.saturating_mul(1000),
             },
         ));
-        let db_checks = (st.check_database_cache_ms > 0).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(settings.cache.max_entries)
-                .time_to_live(Duration::from_millis(st.check_database_cache_ms))
-                .build()
-        });
         let cache = Arc::new(TokenCache::new(
             settings.cache.max_entries,
             settings.cache.max_ttl_secs,
             clock.clone(),
         ));
-        let authorizer = Arc::new(Authorizer {
-            cache,
-            settings: DecisionSettings::from_settings(&settings),
+        let sessions = CoreSessions::new(
+            Arc::new(core),
+            cache.clone(),
+            anti_csrf::resolve_mode(st) == AntiCsrfMode::ViaToken,
+            st.check_database,
+            (settings.cache.max_entries, Duration::from_millis(st.check_database_cache_ms)),
+        );
+        let verifier = Verifier::new(jwks, cache, st);
+        let authorizer = Arc::new(Authorizer::new(
+            &settings,
             policy,
-            jwks,
-            core: Arc::new(core),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            db_checks,
-        });
+            verifier,
+            sessions,
+            clock.clone(),
+            metrics.clone(),
+        ));
         let identity = Arc::new(IdentityHeaders::from_settings(&settings));
         let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth);
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
@@ -122,10 +125,10 @@ impl AppState {
     }
 
     pub async fn update_gauges(&self) {
-        let status = self.authorizer.jwks.status();
+        let status = self.authorizer.verifier.jwks.status();
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
         self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
-        let cache = &self.authorizer.cache;
+        let cache = &self.authorizer.verifier.cache;
         self.metrics.sync_cache(&cache.stats, cache.entries());
     }
 }

@@ -64,6 +64,18 @@ pub enum CsrfFailure {
     Mismatch,
 }
 
+/// The SDK's `doAntiCsrfCheck`: cookie transport and any method but GET (HEAD and OPTIONS are
+/// checked too). Via custom header the check is the `rid` header's presence, made here; the
+/// answer says whether a check is still due (via token: the core's or ours).
+pub fn check_due(mode: AntiCsrfMode, cookie: bool, method: &str, has_rid: bool) -> Result<bool, CsrfFailure> {
+    let due = cookie && !method.eq_ignore_ascii_case("get");
+    match mode {
+        AntiCsrfMode::ViaCustomHeader if due && !has_rid => Err(CsrfFailure::MissingRid),
+        AntiCsrfMode::ViaCustomHeader => Ok(false),
+        AntiCsrfMode::None | AntiCsrfMode::ViaToken => Ok(due),
+    }
+}
+
 /// The VIA_TOKEN comparison, in constant time.
 pub fn check_via_token(token_value: Option<&str>, header: Option<&str>) -> Result<(), CsrfFailure> {
     let expected = token_value.ok_or(CsrfFailure::TokenLacksAntiCsrf)?;
@@ -146,6 +158,21 @@ mod tests {
             (0.5..2.0).contains(&ours),
             "anti-CSRF comparison time depends on where the values differ: ratio {ours:.4}"
         );
+    }
+
+    #[test]
+    fn the_check_is_due_for_cookies_on_methods_but_get() {
+        use AntiCsrfMode::*;
+        for mode in [None, ViaToken] {
+            assert_eq!(check_due(mode, true, "POST", false), Ok(true));
+            assert_eq!(check_due(mode, true, "OPTIONS", false), Ok(true));
+            assert_eq!(check_due(mode, true, "get", false), Ok(false));
+            assert_eq!(check_due(mode, false, "POST", false), Ok(false));
+        }
+        assert_eq!(check_due(ViaCustomHeader, true, "POST", false), Err(CsrfFailure::MissingRid));
+        assert_eq!(check_due(ViaCustomHeader, true, "POST", true), Ok(false));
+        assert_eq!(check_due(ViaCustomHeader, true, "GET", false), Ok(false));
+        assert_eq!(check_due(ViaCustomHeader, false, "DELETE", false), Ok(false));
     }
 
     #[test]

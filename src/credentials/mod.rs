@@ -7,8 +7,18 @@ pub mod token;
 
 use std::borrow::Cow;
 
+use serde::Serialize;
+
 pub const ACCESS_TOKEN_COOKIE: &str = "sAccessToken";
 pub const LEGACY_ID_REFRESH_COOKIE: &str = "sIdRefreshToken";
+
+/// How the token came in, and so how a new one goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMethod {
+    Cookie,
+    Header,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
@@ -18,9 +28,9 @@ pub enum CredentialError {
     DuplicateCookies,
 }
 
-/// The raw token candidates of a request, before parsing (the cache may know them already).
+/// The raw tokens a request carries, before parsing (the cache may know them already).
 #[derive(Debug, Default)]
-pub struct Candidates<'a> {
+pub struct CarriedTokens<'a> {
     /// The `Authorization: Bearer` value, trimmed.
     pub header: Option<&'a str>,
     /// The first `sAccessToken` cookie.
@@ -29,9 +39,9 @@ pub struct Candidates<'a> {
     pub duplicate_cookies: bool,
 }
 
-/// Finds the candidates; the legacy `sIdRefreshToken` cookie always asks for a refresh.
-pub fn candidates<'a>(authorization: Option<&'a str>, cookie_header: Option<&'a str>) -> Result<Candidates<'a>, CredentialError> {
-    let mut c = Candidates {
+/// Finds the tokens; the legacy `sIdRefreshToken` cookie always asks for a refresh.
+pub fn carried_tokens<'a>(authorization: Option<&'a str>, cookie_header: Option<&'a str>) -> Result<CarriedTokens<'a>, CredentialError> {
+    let mut c = CarriedTokens {
         header: authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim),
         ..Default::default()
     };
@@ -148,7 +158,7 @@ mod tests {
     use super::*;
 
     fn access(header: &str) -> Option<String> {
-        candidates(None, Some(header)).ok()?.cookie.map(Cow::into_owned)
+        carried_tokens(None, Some(header)).ok()?.cookie.map(Cow::into_owned)
     }
 
     #[test]
@@ -188,12 +198,12 @@ mod tests {
     #[test]
     fn legacy_cookie_always_asks_for_refresh() {
         assert_eq!(
-            candidates(None, Some("sIdRefreshToken=")).err(),
+            carried_tokens(None, Some("sIdRefreshToken=")).err(),
             Some(CredentialError::LegacySession)
         );
-        let c = candidates(Some("Basic abc"), Some("other=1")).expect("ok");
+        let c = carried_tokens(Some("Basic abc"), Some("other=1")).expect("ok");
         assert!(c.header.is_none() && c.cookie.is_none());
-        let c = candidates(Some("Bearer  t "), Some("sAccessToken=a; sAccessToken=b")).expect("ok");
+        let c = carried_tokens(Some("Bearer  t "), Some("sAccessToken=a; sAccessToken=b")).expect("ok");
         assert_eq!((c.header, c.cookie.as_deref(), c.duplicate_cookies), (Some("t"), Some("a"), true));
     }
 }

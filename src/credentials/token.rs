@@ -18,6 +18,23 @@ const LATEST_UNVERSIONED: u64 = 3;
 /// an attacker's 60 KiB header from costing a base64 and JSON parse on every request.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// The tenant of a session that names none (the SDK's `DEFAULT_TENANT_ID`).
+pub const DEFAULT_TENANT: &str = "public";
+
+/// Payload keys the core owns; the SDK strips them before a regenerate, and an issuer sets them.
+pub const PROTECTED_PROPS: [&str; 10] = [
+    "sub",
+    "iat",
+    "exp",
+    "sessionHandle",
+    "parentRefreshTokenHash1",
+    "refreshTokenHash1",
+    "antiCsrfToken",
+    "rsub",
+    "tId",
+    "stt",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenParseError {
     #[error("longer than {MAX_TOKEN_BYTES} bytes")]
@@ -122,12 +139,12 @@ impl ParsedToken {
         self.str_claim("sessionHandle").unwrap_or_default().trim()
     }
 
-    /// `tId` for v4+ (absent stays absent, as in Node); `public` before v4.
+    /// `tId` for v4+ (absent stays absent, as in Node); the default tenant before v4.
     pub fn tenant_id(&self) -> Option<String> {
         if self.version >= 4 {
             self.str_claim("tId").map(|t| t.trim().to_owned())
         } else {
-            Some("public".to_owned())
+            Some(DEFAULT_TENANT.to_owned())
         }
     }
 
@@ -247,18 +264,46 @@ pub fn strict_b64url(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
 }
 
+/// Tokens for the unit tests of every stage (signed ones come from the dev issuer).
+#[cfg(test)]
+pub(crate) mod test_tokens {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    use super::ParsedToken;
+
+    /// `header.payload.sig` with a placeholder signature.
+    pub fn unsigned(header: &Value, payload: &Value) -> String {
+        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"));
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    /// A v2 token with `payload` and a signature that does not verify.
+    pub fn legacy_v2(payload: &Value) -> String {
+        format!(
+            "{}.{}.c2ln",
+            super::LEGACY_HEADERS[1],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).expect("json"))
+        )
+    }
+
+    /// A v5 token with `payload`, parsed.
+    pub fn parsed_v5(payload: &Value) -> ParsedToken {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": "d-1", "version": "5"});
+        ParsedToken::parse(&unsigned(&header, payload)).expect("parse")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_tokens::unsigned;
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
-    fn b64(v: &Value) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
-    }
-
     fn token(header: Value, payload: Value) -> String {
-        format!("{}.{}.c2ln", b64(&header), b64(&payload))
+        unsigned(&header, &payload)
     }
 
     fn v5_payload() -> Value {
@@ -326,7 +371,7 @@ mod tests {
     #[test]
     fn legacy_v2_header() {
         let p = json!({"userId":"u","expiryTime":2,"timeCreated":1,"sessionHandle":"h","refreshTokenHash1":"r","userData":{}});
-        let raw = format!("{}.{}.c2ln", LEGACY_HEADERS[1], b64(&p));
+        let raw = super::test_tokens::legacy_v2(&p);
         let t = ParsedToken::parse(&raw).expect("v2");
         assert_eq!(t.version, 2);
         assert_eq!(t.tenant_id().as_deref(), Some("public"));

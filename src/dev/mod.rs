@@ -413,7 +413,7 @@ impl Issuer {
         }
         let mut payload = body.user_data_in_jwt.clone();
         for (k, v) in token.payload.iter() {
-            if crate::session::refetch::PROTECTED_PROPS.contains(&k.as_str()) {
+            if crate::credentials::token::PROTECTED_PROPS.contains(&k.as_str()) {
                 payload.insert(k.clone(), v.clone());
             }
         }
@@ -488,7 +488,7 @@ impl Issuer {
         let custom: Map<String, Value> = token
             .payload
             .iter()
-            .filter(|(k, _)| !crate::session::refetch::PROTECTED_PROPS.contains(&k.as_str()))
+            .filter(|(k, _)| !crate::credentials::token::PROTECTED_PROPS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let session = Self::session_json(&token, &custom);

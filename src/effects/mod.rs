@@ -8,19 +8,13 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::settings::SameSite;
+pub use crate::credentials::TransferMethod;
+use crate::session::NewAccessToken;
+use crate::settings::{SameSite, SuperTokensSettings};
 
 /// Cookie lifetime the SDK gives the access-token cookie (the JWT's own `exp` still rules).
 const ONE_YEAR_MS: u64 = 31_536_000_000;
 const EPOCH: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
-
-/// How the token came in, and so how a new one goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMethod {
-    Cookie,
-    Header,
-}
 
 /// Cookie attributes shared by every cookie we set.
 #[derive(Debug, Clone)]
@@ -30,6 +24,17 @@ pub struct CookieAttributes {
     pub same_site: SameSite,
     /// `{api_base_path}/session/refresh`.
     pub refresh_path: String,
+}
+
+impl CookieAttributes {
+    pub fn from_settings(st: &SuperTokensSettings) -> Self {
+        Self {
+            domain: st.cookie_domain.as_ref().map(|d| d.as_str().to_owned()),
+            secure: st.cookie_secure(),
+            same_site: crate::credentials::anti_csrf::same_site(st),
+            refresh_path: st.refresh_path(),
+        }
+    }
 }
 
 /// Response headers and cookies a decision carries.
@@ -54,16 +59,6 @@ impl TokenEffects {
             self.headers.push(("access-control-expose-headers", name.to_owned()));
         }
     }
-}
-
-/// A new access token minted by the core for this request.
-#[derive(Debug, Clone)]
-pub struct NewAccessToken {
-    pub token: String,
-    pub expiry_ms: u64,
-    pub user_id: String,
-    /// The new token's payload, in the token's key order.
-    pub payload: Map<String, Value>,
 }
 
 /// `front-token`: padded base64 of `{"uid","ate","up"}`.

@@ -13,8 +13,9 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::rpc;
 
 use crate::app::state::AppState;
-use crate::decision::{AuthRequest, Decision, FrontDoor};
+use crate::decision::Decision;
 use crate::front_door::proxy;
+use crate::request::{AuthRequest, FrontDoor};
 
 /// gRPC status codes used in `CheckResponse.status`.
 const OK: i32 = 0;
@@ -151,7 +152,7 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
         Some((400, body)) => CheckResponse {
             status: Some(rpc::Status {
                 code: INVALID_ARGUMENT,
-                message: decision.outcome().to_owned(),
+                message: decision.outcome().as_str().to_owned(),
                 details: Vec::new(),
             }),
             http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
@@ -186,7 +187,7 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
             CheckResponse {
                 status: Some(rpc::Status {
                     code: if code == 401 { UNAUTHENTICATED } else { PERMISSION_DENIED },
-                    message: decision.outcome().to_owned(),
+                    message: decision.outcome().as_str().to_owned(),
                     details: Vec::new(),
                 }),
                 http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {

@@ -7,8 +7,8 @@ use axum::response::Response;
 use std::borrow::Cow;
 
 use crate::app::state::AppState;
-use crate::decision::FrontDoor;
 use crate::front_door::proxy::{self, HttpFlavour};
+use crate::request::FrontDoor;
 
 pub const PREFIX: &str = "/ext-authz";
 

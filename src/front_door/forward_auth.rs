@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::app::state::AppState;
-use crate::decision::FrontDoor;
 use crate::front_door::forwarded::original;
 use crate::front_door::proxy::{self, HttpFlavour};
+use crate::request::FrontDoor;
 
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let headers = request.headers();

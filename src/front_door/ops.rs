@@ -12,7 +12,7 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
-    let status = state.authorizer.jwks.status();
+    let status = state.authorizer.verifier.jwks.status();
     let body = serde_json::json!({
         "ready": status.usable,
         "jwks": { "keys": status.keys, "fresh": status.fresh, "age_seconds": status.age_ms.map(|ms| ms / 1000) },

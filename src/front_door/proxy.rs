@@ -6,8 +6,10 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
+use crate::decision::Decision;
 use crate::front_door::sdk_json::{self, invalid_claim_body};
+use crate::request::{AuthRequest, FrontDoor};
+use crate::session::SessionInfo;
 use crate::settings::Settings;
 
 /// Headers a denied browser request must be able to read to refresh its session.

@@ -2,25 +2,14 @@
 
 use std::time::Duration;
 
+use crate::labels::{FrontDoor, Outcome};
 use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
-
-const DOORS: [&str; 7] = [
-    "lambda_request",
-    "lambda_token",
-    "lambda_http_api",
-    "appsync",
-    "envoy_http",
-    "envoy_grpc",
-    "forward_auth",
-];
-const OUTCOMES: [&str; 6] = ["allow", "anonymous", "try_refresh", "unauthorised", "invalid_claims", "error"];
 
 pub struct Metrics {
     decision_handles: Vec<prometheus::IntCounter>,
     duration_handles: Vec<prometheus::Histogram>,
     registry: Registry,
     decisions: IntCounterVec,
-    decision_duration: HistogramVec,
     core_requests: IntCounterVec,
     core_duration: HistogramVec,
     pub jwks_fetches: IntCounterVec,
@@ -86,17 +75,19 @@ impl Metrics {
         registry.register(Box::new(jwks_fetches.clone()))?;
         registry.register(Box::new(jwks_keys.clone()))?;
         registry.register(Box::new(jwks_age.clone()))?;
-        let decision_handles = DOORS
+        let decision_handles = FrontDoor::ALL
             .iter()
-            .flat_map(|d| OUTCOMES.iter().map(|o| decisions.with_label_values(&[*d, *o])))
+            .flat_map(|d| Outcome::ALL.iter().map(|o| decisions.with_label_values(&[d.as_str(), o.as_str()])))
             .collect();
-        let duration_handles = DOORS.iter().map(|d| decision_duration.with_label_values(&[*d])).collect();
+        let duration_handles = FrontDoor::ALL
+            .iter()
+            .map(|d| decision_duration.with_label_values(&[d.as_str()]))
+            .collect();
         Ok(Self {
             decision_handles,
             duration_handles,
             registry,
             decisions,
-            decision_duration,
             core_requests,
             core_duration,
             jwks_fetches,
@@ -107,21 +98,13 @@ impl Metrics {
         })
     }
 
-    pub fn observe_decision(&self, front_door: &str, outcome: &str, elapsed: Duration) {
+    pub fn observe_decision(&self, front_door: FrontDoor, outcome: Outcome, elapsed: Duration) {
         // Resolved handles: no label hashing or lock on the request path.
-        let door = DOORS.iter().position(|d| *d == front_door);
-        let out = OUTCOMES.iter().position(|o| *o == outcome);
-        if let (Some(d), Some(o)) = (door, out)
-            && let (Some(c), Some(h)) = (self.decision_handles.get(d * OUTCOMES.len() + o), self.duration_handles.get(d))
-        {
+        let (d, o) = (front_door as usize, outcome as usize);
+        if let (Some(c), Some(h)) = (self.decision_handles.get(d * Outcome::ALL.len() + o), self.duration_handles.get(d)) {
             c.inc();
             h.observe(elapsed.as_secs_f64());
-            return;
         }
-        self.decisions.with_label_values(&[front_door, outcome]).inc();
-        self.decision_duration
-            .with_label_values(&[front_door])
-            .observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_core(&self, endpoint: &str, result: &str, elapsed: Duration) {
@@ -145,8 +128,8 @@ impl Metrics {
         self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
     }
 
-    pub fn decisions(&self, front_door: &str, outcome: &str) -> u64 {
-        self.decisions.with_label_values(&[front_door, outcome]).get()
+    pub fn decisions(&self, front_door: FrontDoor, outcome: Outcome) -> u64 {
+        self.decisions.with_label_values(&[front_door.as_str(), outcome.as_str()]).get()
     }
 
     pub fn render(&self) -> String {

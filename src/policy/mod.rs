@@ -6,9 +6,12 @@
 pub mod claims;
 
 use globset::{GlobBuilder, GlobMatcher};
+use serde_json::{Map, Value};
 
 use crate::canonical_target::{Target, fold_case, is_folded};
+use crate::credentials::token::DEFAULT_TENANT;
 use crate::settings::{ClaimRule, RouteSettings, SessionRequirement, Settings};
+use claims::{ClaimError, ClaimEvalError, Reason};
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -77,6 +80,31 @@ impl Route {
             check_database: settings.check_database,
             validators,
             tenants: settings.tenants.clone(),
+        })
+    }
+
+    /// The route's claim validators over `payload`, as the SDK's `validateClaims` runs them.
+    pub fn claim_errors(&self, payload: &Map<String, Value>, now_ms: u64) -> Result<Vec<ClaimError>, ClaimEvalError> {
+        let mut errors = Vec::new();
+        for rule in &self.validators {
+            errors.extend(claims::validate(rule, payload, now_ms)?);
+        }
+        Ok(errors)
+    }
+
+    /// The route's tenant allow-list against the session's tenant (the default one when it
+    /// names none); `None` when the tenant may pass.
+    pub fn tenant_error(&self, tenant: Option<&str>) -> Option<ClaimError> {
+        let tenant = tenant.unwrap_or(DEFAULT_TENANT);
+        if self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant) {
+            return None;
+        }
+        Some(ClaimError {
+            id: "tId".into(),
+            reason: Some(Reason::TenantNotAllowed {
+                tenant: tenant.to_owned(),
+                allowed: self.tenants.clone(),
+            }),
         })
     }
 

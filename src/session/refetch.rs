@@ -6,21 +6,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::core_api::{CoreClient, CoreError};
+use crate::credentials::token::{DEFAULT_TENANT, PROTECTED_PROPS};
 use crate::policy::claims::{ClaimRule, EMAIL_VERIFICATION_CLAIM, MFA_CLAIM, PERMISSION_CLAIM, ROLE_CLAIM, should_refetch};
-
-/// Payload keys the core owns; the SDK strips them before a regenerate.
-pub const PROTECTED_PROPS: [&str; 10] = [
-    "sub",
-    "iat",
-    "exp",
-    "sessionHandle",
-    "parentRefreshTokenHash1",
-    "refreshTokenHash1",
-    "antiCsrfToken",
-    "rsub",
-    "tId",
-    "stt",
-];
+use crate::session::SessionInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefetchError {
@@ -35,11 +23,24 @@ pub enum RefetchError {
     Core(#[from] CoreError),
 }
 
-/// Who the claims are fetched for: `getUserId()`, `getRecipeUserId()` and `payload.tId ?? "public"`.
+/// Who the claims are fetched for.
 pub struct Subject<'a> {
     pub user_id: &'a str,
     pub recipe_user_id: &'a str,
     pub tenant_id: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    /// `getUserId()`, `getRecipeUserId()` and `payload.tId ?? DEFAULT_TENANT_ID`: the SDK's
+    /// `validateClaims` reads the tenant from the payload being validated, not from the session
+    /// (they differ for a legacy token, whose payload has no `tId`).
+    pub fn of(session: &'a SessionInfo, payload: &'a Map<String, Value>) -> Self {
+        Self {
+            user_id: session.user_id(),
+            recipe_user_id: session.recipe_user_id(),
+            tenant_id: payload.get("tId").and_then(Value::as_str).unwrap_or(DEFAULT_TENANT),
+        }
+    }
 }
 
 /// Runs every due refetch on `payload`; `Ok(None)` when nothing changed.

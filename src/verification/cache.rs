@@ -201,13 +201,9 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
 
     fn token(exp_s: u64) -> ParsedToken {
-        use base64::Engine;
-        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let h = b64(r#"{"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}"#);
-        let p = b64(&format!(
-            r#"{{"sub":"u","rsub":"u","sessionHandle":"h","refreshTokenHash1":"r","iat":1,"exp":{exp_s}}}"#
-        ));
-        ParsedToken::parse(&format!("{h}.{p}.c2ln")).expect("parse")
+        crate::credentials::token::test_tokens::parsed_v5(
+            &serde_json::json!({"sub": "u", "rsub": "u", "sessionHandle": "h", "refreshTokenHash1": "r", "iat": 1, "exp": exp_s}),
+        )
     }
 
     #[tokio::test]

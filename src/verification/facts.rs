@@ -253,14 +253,11 @@ impl Standard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use crate::credentials::token::test_tokens::parsed_v5;
     use serde_json::json;
 
     fn parsed(payload: Value) -> ParsedToken {
-        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT","kid":"d-1","version":"5"}"#);
-        let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).expect("json"));
-        ParsedToken::parse(&format!("{h}.{p}.c2ln")).expect("parse")
+        parsed_v5(&payload)
     }
 
     fn expected_claims(t: &ParsedToken) -> Map<String, Value> {

@@ -3,6 +3,7 @@
 //! identity headers never spoofable, CORS on denials, preflights, original method and path.
 
 use crate::support;
+use session_authorizer::labels::{FrontDoor, Outcome};
 
 use std::collections::HashMap;
 
@@ -218,8 +219,13 @@ async fn every_front_door_decides_the_same() {
         }
     }
     let m = &d.svc.state.metrics;
-    for door in ["lambda_request", "envoy_http", "forward_auth", "envoy_grpc"] {
-        assert!(m.decisions(door, "allow") >= 3, "{door} counted");
+    for door in [
+        FrontDoor::LambdaRequest,
+        FrontDoor::EnvoyHttp,
+        FrontDoor::ForwardAuth,
+        FrontDoor::EnvoyGrpc,
+    ] {
+        assert!(m.decisions(door, Outcome::Allow) >= 3, "{} counted", door.as_str());
     }
 }
 

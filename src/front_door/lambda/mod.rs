@@ -16,8 +16,10 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::app::state::AppState;
-use crate::decision::{AuthRequest, Decision, FrontDoor, SessionInfo};
+use crate::decision::Decision;
 use crate::front_door::sdk_json::{invalid_claim_body, message_body};
+use crate::request::{AuthRequest, FrontDoor};
+use crate::session::SessionInfo;
 use crate::settings::{HttpApiResponse, LambdaSettings, PolicyResource};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,46 @@
+//! What a front door reads from its wire format: only what the decision needs, borrowed from
+//! the request where it can be.
+
+use std::borrow::Cow;
+
+pub use crate::labels::FrontDoor;
+
+#[derive(Debug, Clone)]
+pub struct AuthRequest<'a> {
+    pub front_door: FrontDoor,
+    pub method: Cow<'a, str>,
+    /// Original path, with the query string if any.
+    pub path: Cow<'a, str>,
+    pub authorization: Option<Cow<'a, str>>,
+    /// All `Cookie` header values of the request, joined with `; `.
+    pub cookie: Option<Cow<'a, str>>,
+    pub anti_csrf: Option<Cow<'a, str>>,
+    pub has_rid: bool,
+    /// Values of `X-HTTP-Method-Override` and its kin: a backend with a method-override
+    /// middleware serves the request as that method, so its route must be the same.
+    pub method_overrides: Vec<Cow<'a, str>>,
+    /// The request carries `Access-Control-Request-Method`: with `OPTIONS`, a CORS preflight,
+    /// which is never refused for lack of a session.
+    pub preflight: bool,
+}
+
+impl<'a> AuthRequest<'a> {
+    /// Several `Cookie` values as one header, joined with `; ` (borrowed when there is one).
+    pub fn join_cookies(mut values: Vec<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+        match values.len() {
+            0 | 1 => values.pop(),
+            _ => Some(Cow::Owned(values.join("; "))),
+        }
+    }
+
+    /// A CORS preflight the backend will serve as one: a real `OPTIONS`, not one a method
+    /// override turns into something else.
+    pub fn is_preflight(&self) -> bool {
+        self.preflight && self.method == "OPTIONS" && self.method_overrides.is_empty()
+    }
+
+    /// The request's method and every method a backend may read it as.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.method.as_ref()).chain(self.method_overrides.iter().map(|m| m.as_ref()))
+    }
+}
