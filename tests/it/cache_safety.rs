@@ -145,7 +145,7 @@ async fn a_session_the_core_revokes_is_dropped() {
     assert_eq!(decide(&r, "GET", "/db/x", std::slice::from_ref(&c)).await.0, 401);
     assert_eq!(r.state.authorizer.verifier.cache.entries(), 0, "dropped from the cache");
     // The core is asked on every check_database request, cached or not.
-    assert_eq!(core.issuer.verify_requests.load(Ordering::SeqCst), 2);
+    assert_eq!(core.faults.verify_requests.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

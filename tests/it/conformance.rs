@@ -7,9 +7,10 @@ use crate::support;
 
 use std::collections::HashMap;
 
+use crate::support::VerifyMode;
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use session_authorizer::dev::{Issuer, KeyChoice, MintOptions, StubUser, VerifyMode};
+use session_authorizer::dev::{Issuer, KeyChoice, MintOptions, StubUser};
 use support::{Oracle, Service, StubCore, rest_event, settings};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -242,7 +243,7 @@ fn normalise_body(mut body: Value) -> Value {
 }
 
 type OutcomeCheck = fn(&Outcome) -> bool;
-type IssuerHook = Box<dyn Fn(&Issuer)>;
+type CoreHook = Box<dyn Fn(&StubCore)>;
 
 struct Case {
     name: &'static str,
@@ -255,8 +256,8 @@ struct Case {
     /// Deliberate difference: (what Node answers, what we answer).
     diverges: Option<(OutcomeCheck, OutcomeCheck)>,
     /// Run before the case (e.g. revoke a session in the stub core).
-    setup: Option<IssuerHook>,
-    teardown: Option<IssuerHook>,
+    setup: Option<CoreHook>,
+    teardown: Option<CoreHook>,
     /// Also compare `front-token` (decoded): Node's from the SDK's response headers, ours from
     /// `/forward-auth` with the same request.
     front_token: bool,
@@ -295,11 +296,11 @@ impl Case {
         self.diverges = Some((node, ours));
         self
     }
-    fn setup(mut self, f: impl Fn(&Issuer) + 'static) -> Self {
+    fn setup(mut self, f: impl Fn(&StubCore) + 'static) -> Self {
         self.setup = Some(Box::new(f));
         self
     }
-    fn teardown(mut self, f: impl Fn(&Issuer) + 'static) -> Self {
+    fn teardown(mut self, f: impl Fn(&StubCore) + 'static) -> Self {
         self.teardown = Some(Box::new(f));
         self
     }
@@ -588,11 +589,11 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             "GET",
             vec![("cookie", cookie(&refreshed("r3")))],
         )
-        .setup(|i| i.revoke("sh-r3")),
+        .setup(|i| i.issuer.revoke("sh-r3")),
         case("checkDatabase, live session", d, "GET", vec![("cookie", cookie(&valid("db1")))]).check_database(),
         case("checkDatabase, revoked session", d, "GET", vec![("cookie", cookie(&valid("db2")))])
             .check_database()
-            .setup(|i| i.revoke("sh-db2")),
+            .setup(|i| i.issuer.revoke("sh-db2")),
         case("core says try refresh", d, "GET", vec![("cookie", cookie(&refreshed("r4")))])
             .setup(|i| i.set_verify_mode(VerifyMode::TryRefresh))
             .teardown(|i| i.set_verify_mode(VerifyMode::Normal)),
@@ -776,7 +777,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             "GET",
             vec![("cookie", cookie(&user_token("ev-1", "rf1", ev_stale.clone())))],
         )
-        .setup(|i| i.upsert_user("ev-1", verified_user(true)))
+        .setup(|i| i.issuer.upsert_user("ev-1", verified_user(true)))
         .front_token(),
         case(
             "EV refetch: still unverified",
@@ -784,7 +785,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             "GET",
             vec![("cookie", cookie(&user_token("ev-2", "rf2", ev_stale.clone())))],
         )
-        .setup(|i| i.upsert_user("ev-2", verified_user(false))),
+        .setup(|i| i.issuer.upsert_user("ev-2", verified_user(false))),
         case(
             "EV refetch: unknown user",
             EvRequired,
@@ -797,7 +798,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             "GET",
             vec![("cookie", cookie(&user_token("ev-4", "rf4", ev_stale.clone())))],
         )
-        .setup(|i| i.upsert_user("ev-4", StubUser::default()))
+        .setup(|i| i.issuer.upsert_user("ev-4", StubUser::default()))
         .front_token(),
         case(
             "EV refetch: claim missing, bearer",
@@ -805,7 +806,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             "GET",
             vec![("authorization", bearer(&user_token("ev-5", "rf5", Map::new())))],
         )
-        .setup(|i| i.upsert_user("ev-5", verified_user(true)))
+        .setup(|i| i.issuer.upsert_user("ev-5", verified_user(true)))
         .front_token(),
         case(
             "EV refetch: anti-csrf header echoed",
@@ -816,7 +817,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
                 ("anti-csrf", "x".into()),
             ],
         )
-        .setup(|i| i.upsert_user("ev-6", verified_user(true)))
+        .setup(|i| i.issuer.upsert_user("ev-6", verified_user(true)))
         .front_token(),
         case(
             "EV refetch: first use after refresh",
@@ -832,7 +833,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
                 })),
             )],
         )
-        .setup(|i| i.upsert_user("ev-7", verified_user(true)))
+        .setup(|i| i.issuer.upsert_user("ev-7", verified_user(true)))
         .front_token(),
         case(
             "role refetch: granted since the token",
@@ -841,7 +842,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("cookie", cookie(&user_token("role-1", "rf8", stale_roles.clone())))],
         )
         .validators(vec![json!({"claim": "st-role", "includes": "admin", "max_age_secs": 60})])
-        .setup(|i| i.set_roles("public", "role-1", &["user", "admin"]))
+        .setup(|i| i.issuer.set_roles("public", "role-1", &["user", "admin"]))
         .front_token(),
         case(
             "role refetch: revoked since the token",
@@ -850,7 +851,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("cookie", cookie(&user_token("role-2", "rf9", stale_admin.clone())))],
         )
         .validators(vec![json!({"claim": "st-role", "includes": "admin", "max_age_secs": 60})])
-        .setup(|i| i.set_roles("public", "role-2", &["user"])),
+        .setup(|i| i.issuer.set_roles("public", "role-2", &["user"])),
         case(
             "role refetch: claim missing, tenant roles",
             d,
@@ -867,8 +868,8 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
         )
         .validators(vec![json!({"claim": "st-role", "includes": "admin"})])
         .setup(|i| {
-            i.set_roles("public", "role-3", &["user"]);
-            i.set_roles("acme", "role-3", &["admin"]);
+            i.issuer.set_roles("public", "role-3", &["user"]);
+            i.issuer.set_roles("acme", "role-3", &["admin"]);
         })
         .front_token(),
         case(
@@ -879,9 +880,9 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
         )
         .validators(vec![json!({"claim": "st-perm", "includes_all": ["read", "write"]})])
         .setup(|i| {
-            i.set_roles("public", "perm-1", &["editor", "viewer", "ghost"]);
-            i.set_permissions("editor", &["write", "read"]);
-            i.set_permissions("viewer", &["read", "list"]);
+            i.issuer.set_roles("public", "perm-1", &["editor", "viewer", "ghost"]);
+            i.issuer.set_permissions("editor", &["write", "read"]);
+            i.issuer.set_permissions("viewer", &["read", "list"]);
         })
         .front_token(),
         case(
@@ -892,8 +893,8 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
         )
         .validators(vec![json!({"claim": "st-perm", "includes": "delete"})])
         .setup(|i| {
-            i.set_roles("public", "perm-2", &["viewer"]);
-            i.set_permissions("viewer", &["read", "list"]);
+            i.issuer.set_roles("public", "perm-2", &["viewer"]);
+            i.issuer.set_permissions("viewer", &["read", "list"]);
         }),
         case(
             "mfa refetch: claim missing, unknown user",
@@ -911,8 +912,8 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("cookie", cookie(&user_token("ev-8", "rf14", ev_stale.clone())))],
         )
         .setup(|i| {
-            i.upsert_user("ev-8", verified_user(true));
-            i.revoke("sh-rf14");
+            i.issuer.upsert_user("ev-8", verified_user(true));
+            i.issuer.revoke("sh-rf14");
         }),
         case(
             "core down during a refetch",
@@ -921,7 +922,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("cookie", cookie(&user_token("ev-9", "rf15", ev_stale.clone())))],
         )
         .setup(|i| {
-            i.upsert_user("ev-9", verified_user(true));
+            i.issuer.upsert_user("ev-9", verified_user(true));
             i.set_lookups_down(true);
         })
         .teardown(|i| i.set_lookups_down(false)),
@@ -939,7 +940,7 @@ fn cases(issuer: &Issuer) -> Vec<Case> {
             vec![("cookie", cookie(&user_token("ev-10", "rf17", ev_stale.clone())))],
         )
         .check_database()
-        .setup(|i| i.upsert_user("ev-10", verified_user(true)))
+        .setup(|i| i.issuer.upsert_user("ev-10", verified_user(true)))
         .front_token(),
     ]
 }
@@ -966,7 +967,7 @@ async fn decisions_match_supertokens_node() {
             event["multiValueHeaders"][*k] = json!(vs);
         }
         if let Some(f) = &c.setup {
-            f(&core.issuer);
+            f(&core);
         }
         let options = json!({
             "checkDatabase": c.check_database,
@@ -1001,7 +1002,7 @@ async fn decisions_match_supertokens_node() {
             None
         };
         if let Some(f) = &c.teardown {
-            f(&core.issuer);
+            f(&core);
         }
         if let Some((node_ft, ours_ft)) = &front_tokens
             && node_ft != ours_ft

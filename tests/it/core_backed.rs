@@ -7,10 +7,11 @@ use crate::support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::support::VerifyMode;
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
-use session_authorizer::dev::{MintOptions, StubUser, VerifyMode};
+use session_authorizer::dev::{MintOptions, StubUser};
 use support::{Service, StubCore, metrics_text, rest_event, settings};
 
 fn token(core: &StubCore, o: MintOptions) -> String {
@@ -53,7 +54,7 @@ async fn check_database_revocation_is_seen_within_the_configured_bound() {
         assert_eq!(body["principalId"], "user-1");
     }
     assert_eq!(
-        core.issuer.verify_requests.load(Ordering::SeqCst),
+        core.faults.verify_requests.load(Ordering::SeqCst),
         1,
         "the core's answer is reused inside the bound"
     );
@@ -86,7 +87,7 @@ async fn without_a_bound_check_database_asks_the_core_every_time() {
     for _ in 0..3 {
         assert_eq!(svc.authorize(&event).await.0, 200);
     }
-    assert_eq!(core.issuer.verify_requests.load(Ordering::SeqCst), 3);
+    assert_eq!(core.faults.verify_requests.load(Ordering::SeqCst), 3);
     core.issuer.revoke("sh-db-each");
     assert_eq!(svc.authorize(&event).await.0, 401, "the very next request sees the revocation");
 }
@@ -206,14 +207,14 @@ claims = [{ claim = "st-ev", is = true, max_age_secs = 30 }]
         .authorize(&rest_event("GET", "/items/1", &[cookie(&verified_a_minute_ago)]))
         .await;
     assert_eq!(effect(&b), "Allow");
-    assert_eq!(core.issuer.lookup_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(core.faults.lookup_requests.load(Ordering::SeqCst), 0);
     // The route's own st-ev validator replaces it: 30 s max age, so the core is asked, and the
     // user has since become unverified.
     let (_, b) = svc
         .authorize(&rest_event("GET", "/fresh/x", &[cookie(&verified_a_minute_ago)]))
         .await;
     assert_eq!(effect(&b), "Deny");
-    assert!(core.issuer.lookup_requests.load(Ordering::SeqCst) >= 2, "user and email lookups");
+    assert!(core.faults.lookup_requests.load(Ordering::SeqCst) >= 2, "user and email lookups");
     // A route without the global validators lets an unverified user through.
     let mut c = Map::new();
     c.insert("st-ev".into(), json!({"v": false, "t": now + 600_000}));
@@ -257,7 +258,7 @@ async fn core_client_fails_over_sends_the_api_key_and_counts_calls() {
             .is_some_and(|c| c.starts_with("sAccessToken=")),
         "refetched st-ev regenerates the token: {body}"
     );
-    let keys = core.issuer.api_keys_seen.lock().expect("lock").clone();
+    let keys = core.faults.api_keys_seen.lock().expect("lock").clone();
     assert!(keys.len() >= 4, "verify, user, email, regenerate: {keys:?}");
     assert!(keys.iter().all(|k| k.as_deref() == Some("core-secret-key")), "{keys:?}");
     let m = metrics_text(svc.addr).await;
@@ -319,9 +320,9 @@ async fn a_slow_or_failing_core_fails_closed_within_the_timeout() {
 
     // A core answering HTTP 500 is the same: 500-class, counted.
     let svc2 = Service::start(settings(&core.uri(), "[supertokens]\ncheck_database = true\n")).await;
-    core.issuer.set_verify_mode(VerifyMode::Http500);
+    core.set_verify_mode(VerifyMode::Http500);
     let (status, _) = svc2.authorize(&rest_event("GET", "/items/1", &[cookie(&t)])).await;
-    core.issuer.set_verify_mode(VerifyMode::Normal);
+    core.set_verify_mode(VerifyMode::Normal);
     assert_eq!(status, 500);
     let m = metrics_text(svc2.addr).await;
     assert!(

@@ -3,6 +3,7 @@
 //! during load and a restart of the real binary.
 
 use crate::support;
+use crate::support::stub_core::Faults;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use support::{Process, Service, free_port, rest_event, settings};
 /// The stub core served on a chosen port, stoppable, with an optional delay on session calls and
 /// a switchable JWKS answer.
 struct Core {
-    issuer: Arc<Issuer>,
+    faults: Arc<Faults>,
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     jwks_answer: Arc<AtomicU8>,
@@ -34,31 +35,34 @@ impl Core {
     async fn start(issuer: Arc<Issuer>, port: u16, verify_delay: Duration) -> Self {
         let jwks_answer = Arc::new(AtomicU8::new(JWKS_OK));
         let answer = jwks_answer.clone();
-        let app: Router = issuer.router().layer(middleware::from_fn(move |req: Request, next: Next| {
-            let answer = answer.clone();
-            async move {
-                let path = req.uri().path().to_owned();
-                if path == "/.well-known/jwks.json" {
-                    match answer.load(Ordering::SeqCst) {
-                        JWKS_GARBAGE => return (http::StatusCode::OK, "{\"keys\": \"not a list\"").into_response(),
-                        JWKS_500 => return (http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
-                        _ => {}
+        let faults = Arc::new(Faults::default());
+        let app: Router = faults
+            .wrap(issuer.router())
+            .layer(middleware::from_fn(move |req: Request, next: Next| {
+                let answer = answer.clone();
+                async move {
+                    let path = req.uri().path().to_owned();
+                    if path == "/.well-known/jwks.json" {
+                        match answer.load(Ordering::SeqCst) {
+                            JWKS_GARBAGE => return (http::StatusCode::OK, "{\"keys\": \"not a list\"").into_response(),
+                            JWKS_500 => return (http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+                            _ => {}
+                        }
                     }
+                    if path.starts_with("/recipe/session") {
+                        tokio::time::sleep(verify_delay).await;
+                    }
+                    let r: Response = next.run(req).await;
+                    r
                 }
-                if path.starts_with("/recipe/session") {
-                    tokio::time::sleep(verify_delay).await;
-                }
-                let r: Response = next.run(req).await;
-                r
-            }
-        }));
+            }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind core");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Self {
-            issuer,
+            faults,
             addr,
             task,
             jwks_answer,
@@ -74,7 +78,7 @@ impl Core {
     }
 
     fn jwks_requests(&self) -> u64 {
-        self.issuer.jwks_requests.load(Ordering::SeqCst)
+        self.faults.jwks_requests.load(Ordering::SeqCst)
     }
 }
 
@@ -247,7 +251,7 @@ async fn keys_refresh_in_the_background_and_readiness_reports_staleness() {
     let (_, body) = readyz(&svc).await;
     assert_eq!(body["jwks"]["fresh"], true);
 
-    issuer.set_jwks_down(true);
+    core.faults.set_jwks_down(true);
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     let (status, body) = readyz(&svc).await;
     assert_eq!(status, 200, "stale keys are still usable: {body}");
@@ -265,7 +269,7 @@ async fn keys_refresh_in_the_background_and_readiness_reports_staleness() {
         })
         .expect("mint");
     assert_eq!(svc.authorize(&event(Some(&fresh_token))).await.0, 401);
-    issuer.set_jwks_down(false);
+    core.faults.set_jwks_down(false);
     assert!(wait_ready(&svc, Duration::from_secs(12)).await, "recovers when the core is back");
 }
 

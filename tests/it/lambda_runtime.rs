@@ -394,7 +394,7 @@ async fn same_answer(svc: &Service, api: &RuntimeApi, name: &str, event: &Value,
 async fn every_event_kind_answers_as_post_authorize() {
     let (core, svc) = core_and_service(CONFIG).await;
     let api = RuntimeApi::start().await;
-    let jwks_before = core.issuer.jwks_requests.load(Ordering::SeqCst);
+    let jwks_before = core.faults.jwks_requests.load(Ordering::SeqCst);
     let (k, v) = core_env(&core);
     let _function = Function::start(&api, Some(CONFIG), &[(k, &v)]);
 
@@ -519,7 +519,7 @@ async fn every_event_kind_answers_as_post_authorize() {
 
     // One state for the process: the keys were fetched once for these ~30 invocations (twice
     // at most, when the first decision's fetch ends before the init-time refresher looks).
-    let fetches = core.issuer.jwks_requests.load(Ordering::SeqCst) - jwks_before;
+    let fetches = core.faults.jwks_requests.load(Ordering::SeqCst) - jwks_before;
     assert!((1..=2).contains(&fetches), "{fetches} JWKS fetches");
 }
 

@@ -4,6 +4,9 @@
 
 pub mod proxies;
 pub mod session_core;
+pub mod stub_core;
+
+pub use stub_core::{StubCore, VerifyMode};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -15,26 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
-use session_authorizer::dev::Issuer;
 use session_authorizer::settings::Settings;
-
-/// A stub SuperTokens core on a free loopback port.
-pub struct StubCore {
-    pub issuer: Arc<Issuer>,
-    pub addr: SocketAddr,
-}
-
-impl StubCore {
-    pub async fn start() -> Self {
-        let issuer = Issuer::new().expect("issuer");
-        let addr = issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("serve stub core");
-        Self { issuer, addr }
-    }
-
-    pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
 
 /// Our service, in-process, on a free port.
 pub struct Service {
