@@ -5,6 +5,11 @@ use std::borrow::Cow;
 
 pub use crate::labels::FrontDoor;
 
+/// Headers with which a client asks a backend's method-override middleware (Express's
+/// `method-override`, Spring's `HiddenHttpMethodFilter` setups, Symfony, Rails Rack) to serve
+/// the request as another method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
 #[derive(Debug, Clone)]
 pub struct AuthRequest<'a> {
     pub front_door: FrontDoor,

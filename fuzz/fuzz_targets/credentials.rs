@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use libfuzzer_sys::fuzz_target;
 use session_authorizer::credentials::{self, ACCESS_TOKEN_COOKIE};
 use session_authorizer::request::{AuthRequest, FrontDoor};
-use session_authorizer::front_door::proxy;
+use session_authorizer::front_door::http_proxy;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
             headers.append(http::header::COOKIE, v);
         }
     }
-    let req = proxy::request_from_headers(FrontDoor::ForwardAuth, "GET".into(), "/".into(), &headers);
+    let req = http_proxy::request_from_headers(FrontDoor::ForwardAuth, "GET".into(), "/".into(), &headers);
     let _ = credentials::carried_tokens(req.authorization.as_deref(), req.cookie.as_deref());
 });

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use session_authorizer::decision::Decision;
 use session_authorizer::request::{AuthRequest, FrontDoor};
 use session_authorizer::front_door::lambda::{Refusal, Reply, render};
-use session_authorizer::front_door::proxy::{self, HttpFlavour};
+use session_authorizer::front_door::http_proxy::{self, HttpFlavour};
 use session_authorizer::front_door::{envoy_grpc, forwarded};
 use session_authorizer::settings::LambdaSettings;
 use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
@@ -24,7 +24,7 @@ fn check(decision: &Decision, state: &session_authorizer::app::state::AppState, 
         );
     }
     for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {
-        let r = proxy::render_http(decision, &state.identity, origin, flavour);
+        let r = http_proxy::render_http(decision, &state.identity, origin, flavour);
         assert!(matches!(r.status().as_u16(), 200 | 400 | 401 | 403 | 500));
     }
     let _ = envoy_grpc::check_response(decision, state, origin);
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let decision = match forwarded::original(&headers, &state.forwarded) {
         Ok((method, uri)) => {
-            let request = proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
+            let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
             f.runtime.block_on(state.authorizer.decide(&request))
         }
         Err(e) => state.authorizer.refuse(FrontDoor::ForwardAuth, "GET", e.to_string(), e.to_string()),

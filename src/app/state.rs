@@ -9,7 +9,7 @@ use crate::clock::SharedClock;
 use crate::core_api::CoreClient;
 use crate::credentials::anti_csrf::{self, AntiCsrfMode};
 use crate::front_door::forwarded::ForwardedRequestHeaders;
-use crate::front_door::proxy::IdentityHeaders;
+use crate::front_door::identity::IdentityHeaders;
 use crate::observe::metrics::Metrics;
 use crate::session::CoreSessions;
 use crate::settings::Settings;

@@ -14,8 +14,9 @@ use envoy_types::pb::google::rpc;
 
 use crate::app::state::AppState;
 use crate::decision::Decision;
-use crate::front_door::proxy;
-use crate::request::{AuthRequest, FrontDoor};
+use crate::front_door::denial::{cors_on_denial, denial};
+use crate::front_door::http_proxy::cookies_joined_by_envoy;
+use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS};
 
 /// gRPC status codes used in `CheckResponse.status`.
 const OK: i32 = 0;
@@ -86,11 +87,7 @@ impl GrpcHeaders {
     /// `encode_raw_headers`; without it the `headers` map holds them joined with `,`.
     fn cookie(&self) -> Option<Cow<'_, str>> {
         let joined = AuthRequest::join_cookies(self.map.get("cookie")?.iter().map(|v| Cow::Borrowed(v.as_str())).collect());
-        if self.raw {
-            joined
-        } else {
-            joined.map(proxy::cookies_joined_by_envoy)
-        }
+        if self.raw { joined } else { joined.map(cookies_joined_by_envoy) }
     }
 
     fn all(&self, name: &str) -> impl Iterator<Item = &str> {
@@ -113,14 +110,12 @@ fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOpti
 
 pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str>) -> Result<CheckResponse, tonic::Status> {
     let identity = &state.identity;
-    let response = match proxy::denial(decision) {
+    let response = match denial(decision) {
         None => {
-            let set = match decision {
-                Decision::Allow { session, .. } => identity.values(session),
-                _ => Vec::new(),
-            };
-            let headers_to_remove = identity.unset(&set).into_iter().map(str::to_owned).collect();
-            let headers = set
+            let upstream = identity.upstream(decision);
+            let headers_to_remove = upstream.remove.iter().map(|n| (*n).to_owned()).collect();
+            let headers = upstream
+                .set
                 .iter()
                 .map(|(k, v)| header(k.as_str(), v, HeaderAppendAction::OverwriteIfExistsOrAdd))
                 .collect();
@@ -173,7 +168,7 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
                 "application/json",
                 HeaderAppendAction::OverwriteIfExistsOrAdd,
             )];
-            for (k, v) in proxy::cors_on_denial(origin, identity) {
+            for (k, v) in cors_on_denial(origin, identity) {
                 headers.push(header(k, &v, HeaderAppendAction::OverwriteIfExistsOrAdd));
             }
             if let Decision::Unauthorised { effects, .. } = decision {
@@ -216,7 +211,7 @@ impl Authorization for CheckService {
             cookie: headers.cookie(),
             anti_csrf: headers.first("anti-csrf").map(Cow::Borrowed),
             has_rid: headers.first("rid").is_some(),
-            method_overrides: proxy::METHOD_OVERRIDE_HEADERS
+            method_overrides: METHOD_OVERRIDE_HEADERS
                 .iter()
                 .flat_map(|name| headers.all(name))
                 .map(|v| Cow::Borrowed(v.trim()))

@@ -7,7 +7,7 @@ use axum::response::Response;
 use std::borrow::Cow;
 
 use crate::app::state::AppState;
-use crate::front_door::proxy::{self, HttpFlavour};
+use crate::front_door::http_proxy::{self, HttpFlavour};
 use crate::request::FrontDoor;
 
 pub const PREFIX: &str = "/ext-authz";
@@ -22,7 +22,7 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
         Cow::Borrowed(path)
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let request = proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
+    let request = http_proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
     let decision = state.authorizer.decide(&request).await;
-    proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)
+    http_proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use crate::app::state::AppState;
 use crate::front_door::forwarded::original;
-use crate::front_door::proxy::{self, HttpFlavour};
+use crate::front_door::http_proxy::{self, HttpFlavour};
 use crate::request::FrontDoor;
 
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
@@ -18,7 +18,7 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
     let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
     let decision = match original(headers, &state.forwarded) {
         Ok((method, target)) => {
-            let request = proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), target, headers);
+            let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), target, headers);
             state.authorizer.decide(&request).await
         }
         Err(e) => state.authorizer.refuse(
@@ -28,5 +28,5 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
             e.to_string(),
         ),
     };
-    proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)
+    http_proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)
 }

@@ -1,13 +1,15 @@
-//! Protocol adapters: each turns its wire format into an `AuthRequest` and renders the
-//! `Decision`; `router` puts the HTTP ones behind one axum `Router`.
+//! The front doors: each reads its wire format into an `AuthRequest` and writes the `Decision`
+//! back in it; `router` puts the HTTP ones behind one axum `Router`.
 
+pub mod denial;
 pub mod envoy_grpc;
 pub mod envoy_http;
 pub mod forward_auth;
 pub mod forwarded;
+pub mod http_proxy;
+pub mod identity;
 pub mod lambda;
 pub mod ops;
-pub mod proxy;
 pub mod sdk_json;
 
 use std::sync::Arc;
