@@ -28,7 +28,7 @@ COPY src ./src
 COPY proto ./proto
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin session-authorizer \
+    cargo build --release --locked --no-default-features --bin session-authorizer \
     && install -D -m 0755 target/release/session-authorizer /out/session-authorizer
 
 # ---------------------------------------------------------------------------------------------

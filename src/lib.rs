@@ -11,6 +11,7 @@ pub mod clock;
 pub mod core_api;
 pub mod credentials;
 pub mod decision;
+#[cfg(any(test, feature = "dev-issuer"))]
 pub mod dev;
 pub mod effects;
 pub mod front_door;

@@ -1,19 +1,14 @@
 //! Command line: `serve` (the default), `dev` (embedded issuer), `check-config`, `lambda` (the
 //! process is the Lambda function; also chosen when the binary is started as `bootstrap`).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::json;
 use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
-use session_authorizer::dev::{Issuer, MintOptions};
-use session_authorizer::front_door::lambda;
 use session_authorizer::front_door::lambda::runtime::{self, RuntimeApi};
 use session_authorizer::observe::logging;
-use session_authorizer::settings::LogFormat;
 
 // mimalloc: fewer cycles per small allocation than glibc's malloc on the request path.
 #[global_allocator]
@@ -36,13 +31,14 @@ enum Command {
     Serve,
     /// Serve on the embedded default: an in-process issuer instead of a SuperTokens core. With
     /// --config, the file's routes, claims and headers are used (its core settings replaced).
+    #[cfg(feature = "dev-issuer")]
     Dev {
         /// Address of the HTTP listener.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
         /// Address of the gRPC (Envoy ext_authz) listener.
         #[arg(long, default_value = "127.0.0.1:9191")]
-        grpc_listen: SocketAddr,
+        grpc_listen: std::net::SocketAddr,
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
@@ -62,7 +58,8 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|| if started_as_bootstrap() { Command::Lambda } else { Command::Serve });
     match command {
         Command::Serve => serve(config).await,
-        Command::Dev { listen, grpc_listen } => dev(listen, grpc_listen, cli.config.as_deref()).await,
+        #[cfg(feature = "dev-issuer")]
+        Command::Dev { listen, grpc_listen } => dev_command::dev(listen, grpc_listen, cli.config.as_deref()).await,
         Command::CheckConfig => check_config(config),
         Command::Lambda => lambda(config, cli.config.is_some()).await,
     }
@@ -142,161 +139,177 @@ async fn serve(path: &Path) -> ExitCode {
     }
 }
 
-/// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed Deny is real, and
-/// `/private/**` needs a session (as in `dev/config.toml`).
-const DEV_CONFIG: &str = r#"
-[[routes]]
-path = "/admin/**"
-session = "required"
-claims = [{ claim = "st-role", includes = "admin" }]
+/// `dev`: the service on the embedded issuer (not in builds without the `dev-issuer` feature).
+#[cfg(feature = "dev-issuer")]
+mod dev_command {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::process::ExitCode;
 
-[[routes]]
-path = "/private/**"
-session = "required"
-"#;
+    use serde_json::json;
+    use session_authorizer::app::config::Config;
+    use session_authorizer::app::startup::Application;
+    use session_authorizer::dev::{Issuer, MintOptions};
+    use session_authorizer::front_door::lambda;
+    use session_authorizer::observe::logging;
+    use session_authorizer::settings::LogFormat;
 
-/// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
-/// headers and other settings are used, its core settings replaced by the issuer.
-async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config_file: Option<&Path>) -> ExitCode {
-    logging::init(LogFormat::Text);
-    let loaded = match config_file {
-        Some(path) => Config::load(path, false),
-        None => Config::from_toml_str(DEV_CONFIG),
-    };
-    let mut config = match loaded {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let issuer = match Issuer::new() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let issuer_addr = match issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // None of these feed the compiled route policy.
-    let settings = &mut config.settings;
-    settings.supertokens.connection_uri = match format!("http://{issuer_addr}").parse() {
-        Ok(uri) => uri,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    settings.supertokens.api_key = Default::default();
-    settings.server.http_listen = listen;
-    settings.server.grpc_listen = grpc_listen;
-    settings.server.log_format = LogFormat::Text;
-    let app = match Application::build(config).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = app.address();
-    let mut claims = serde_json::Map::new();
-    claims.insert("st-role".into(), json!({"v": ["user"], "t": 0}));
-    claims.insert("st-ev".into(), json!({"v": true, "t": 0}));
-    let valid = issuer.mint(&MintOptions {
-        user_id: "dev-user".into(),
-        claims: claims.clone(),
-        ..Default::default()
-    });
-    let expired = issuer.mint(&MintOptions {
-        user_id: "dev-user".into(),
-        claims,
-        ttl_secs: -60,
-        ..Default::default()
-    });
-    let (Ok(valid), Ok(expired)) = (valid, expired) else {
-        eprintln!("error: cannot mint dev tokens");
-        return ExitCode::FAILURE;
-    };
-    let event = |path: &str, token: &str| {
-        json!({
-            "type": "REQUEST",
-            "methodArn": format!("arn:aws:execute-api:us-east-1:123456789012:devapi/dev/GET{path}"),
-            "httpMethod": "GET",
-            "path": path,
-            "headers": { "cookie": format!("sAccessToken={token}") },
-        })
-        .to_string()
-    };
-    println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
-    if let Some(path) = config_file {
-        println!(
-            "# settings from {} (routes, claims, headers, ...); its core settings are replaced by the embedded issuer",
-            path.display()
-        );
-    }
-    println!(
-        "session-authorizer (dev) listening on http://{addr} (gRPC ext_authz on {}); embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json",
-        app.grpc_address()
-    );
-    // Each line is decided here first, by the same state the server serves, so that what is
-    // printed is what the curl line will return with these routes.
-    let lines = [
-        ("a valid session of dev-user (role user) on /items", "/items", &valid),
-        ("the same session, its access token expired", "/items", &expired),
-        ("the valid session on /admin/users", "/admin/users", &valid),
-        (
-            "the SDK's refresh call with the expired token (the SDK's own routes, /auth/*, pass untouched)",
-            "/auth/session/refresh",
-            &expired,
-        ),
-    ];
-    for (what, path, token) in lines {
-        let body = event(path, token);
-        let answer = lambda::authorize(app.state(), body.as_bytes()).await;
-        println!("# {what}: {}", describe(&answer));
-        println!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{body}'");
-    }
-    println!(
-        "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test it real_app (docs/deploy.md)"
-    );
-    println!("# ready when JWKS is loaded: curl -s http://{addr}/readyz");
-    match app.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
+    /// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed Deny is real, and
+    /// `/private/**` needs a session (as in `dev/config.toml`).
+    const DEV_CONFIG: &str = r#"
+    [[routes]]
+    path = "/admin/**"
+    session = "required"
+    claims = [{ claim = "st-role", includes = "admin" }]
 
-/// What `POST /authorize` answers, in words: the status, and what API Gateway makes of it.
-fn describe(answer: &Result<String, lambda::Refusal>) -> String {
-    let Ok(text) = answer else {
-        return match answer {
-            Err(lambda::Refusal::Unauthorized) => {
-                "401 {\"message\":\"Unauthorized\"} (API Gateway answers 401; the frontend SDK refreshes)".into()
-            }
-            Err(other) => format!("an error: {other}"),
-            Ok(_) => String::new(),
+    [[routes]]
+    path = "/private/**"
+    session = "required"
+    "#;
+
+    /// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
+    /// headers and other settings are used, its core settings replaced by the issuer.
+    pub async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config_file: Option<&Path>) -> ExitCode {
+        logging::init(LogFormat::Text);
+        let loaded = match config_file {
+            Some(path) => Config::load(path, false),
+            None => Config::from_toml_str(DEV_CONFIG),
         };
-    };
-    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-    let principal = v["principalId"].as_str().unwrap_or_default();
-    match v["policyDocument"]["Statement"][0]["Effect"].as_str() {
-        Some("Allow") if principal.is_empty() => {
-            "200, Allow with principalId \"\" (no session: API Gateway lets it through without a user)".into()
+        let mut config = match loaded {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let issuer = match Issuer::new() {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let issuer_addr = match issuer.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // None of these feed the compiled route policy.
+        let settings = &mut config.settings;
+        settings.supertokens.connection_uri = match format!("http://{issuer_addr}").parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        settings.supertokens.api_key = Default::default();
+        settings.server.http_listen = listen;
+        settings.server.grpc_listen = grpc_listen;
+        settings.server.log_format = LogFormat::Text;
+        let app = match Application::build(config).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = app.address();
+        let mut claims = serde_json::Map::new();
+        claims.insert("st-role".into(), json!({"v": ["user"], "t": 0}));
+        claims.insert("st-ev".into(), json!({"v": true, "t": 0}));
+        let valid = issuer.mint(&MintOptions {
+            user_id: "dev-user".into(),
+            claims: claims.clone(),
+            ..Default::default()
+        });
+        let expired = issuer.mint(&MintOptions {
+            user_id: "dev-user".into(),
+            claims,
+            ttl_secs: -60,
+            ..Default::default()
+        });
+        let (Ok(valid), Ok(expired)) = (valid, expired) else {
+            eprintln!("error: cannot mint dev tokens");
+            return ExitCode::FAILURE;
+        };
+        let event = |path: &str, token: &str| {
+            json!({
+                "type": "REQUEST",
+                "methodArn": format!("arn:aws:execute-api:us-east-1:123456789012:devapi/dev/GET{path}"),
+                "httpMethod": "GET",
+                "path": path,
+                "headers": { "cookie": format!("sAccessToken={token}") },
+            })
+            .to_string()
+        };
+        println!("WARNING: dev mode: tokens come from an in-process issuer with a throwaway key. Never use it in production.");
+        if let Some(path) = config_file {
+            println!(
+                "# settings from {} (routes, claims, headers, ...); its core settings are replaced by the embedded issuer",
+                path.display()
+            );
         }
-        Some("Allow") => format!("200, Allow with principalId {principal} (API Gateway lets it through as that user)"),
-        Some("Deny") => format!(
-            "200, Deny (API Gateway answers 403) with context.body {}",
-            v["context"]["body"].as_str().unwrap_or_default()
-        ),
-        _ => format!("200, {text}"),
+        println!(
+            "session-authorizer (dev) listening on http://{addr} (gRPC ext_authz on {}); embedded issuer JWKS at http://{issuer_addr}/.well-known/jwks.json",
+            app.grpc_address()
+        );
+        // Each line is decided here first, by the same state the server serves, so that what is
+        // printed is what the curl line will return with these routes.
+        let lines = [
+            ("a valid session of dev-user (role user) on /items", "/items", &valid),
+            ("the same session, its access token expired", "/items", &expired),
+            ("the valid session on /admin/users", "/admin/users", &valid),
+            (
+                "the SDK's refresh call with the expired token (the SDK's own routes, /auth/*, pass untouched)",
+                "/auth/session/refresh",
+                &expired,
+            ),
+        ];
+        for (what, path, token) in lines {
+            let body = event(path, token);
+            let answer = lambda::authorize(app.state(), body.as_bytes()).await;
+            println!("# {what}: {}", describe(&answer));
+            println!("curl -s -w '\\n%{{http_code}}\\n' -X POST http://{addr}/authorize -H 'content-type: application/json' -d '{body}'");
+        }
+        println!(
+            "# a whole session's life (sign-in, expiry, refresh, sign-out) with the real SDKs in a browser, through each real proxy: cargo test --test it real_app (docs/deploy.md)"
+        );
+        println!("# ready when JWKS is loaded: curl -s http://{addr}/readyz");
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// What `POST /authorize` answers, in words: the status, and what API Gateway makes of it.
+    fn describe(answer: &Result<String, lambda::Refusal>) -> String {
+        let Ok(text) = answer else {
+            return match answer {
+                Err(lambda::Refusal::Unauthorized) => {
+                    "401 {\"message\":\"Unauthorized\"} (API Gateway answers 401; the frontend SDK refreshes)".into()
+                }
+                Err(other) => format!("an error: {other}"),
+                Ok(_) => String::new(),
+            };
+        };
+        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let principal = v["principalId"].as_str().unwrap_or_default();
+        match v["policyDocument"]["Statement"][0]["Effect"].as_str() {
+            Some("Allow") if principal.is_empty() => {
+                "200, Allow with principalId \"\" (no session: API Gateway lets it through without a user)".into()
+            }
+            Some("Allow") => format!("200, Allow with principalId {principal} (API Gateway lets it through as that user)"),
+            Some("Deny") => format!(
+                "200, Deny (API Gateway answers 403) with context.body {}",
+                v["context"]["body"].as_str().unwrap_or_default()
+            ),
+            _ => format!("200, {text}"),
+        }
     }
 }

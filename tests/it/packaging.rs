@@ -636,6 +636,14 @@ fn dockerfile_passes_hadolint_and_a_bad_one_fails() {
         !out.status.success(),
         "hadolint must fail on an unpinned base and apt-get without -y"
     );
+    // The image is a production build: no embedded issuer, no stub core (`dev-issuer` is a
+    // default feature for `cargo run -- dev` and the suites).
+    let dockerfile = std::fs::read_to_string(repo_path("Dockerfile")).expect("Dockerfile");
+    let build = dockerfile.lines().find(|l| l.contains("cargo build")).expect("a cargo build line");
+    assert!(
+        build.contains("--no-default-features"),
+        "the image must be built without dev-issuer: {build}"
+    );
     // .dockerignore keeps the context to what the build stage copies.
     let ignore = std::fs::read_to_string(repo_path(".dockerignore")).expect(".dockerignore");
     for needed in ["!Cargo.toml", "!Cargo.lock", "!src/", "!proto/", "!config.toml"] {
