@@ -9,16 +9,16 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::json;
-use session_authorizer::app::config::Config;
-use session_authorizer::app::state::AppState;
 use session_authorizer::canonical_target::{MAX_READ_PATH_BYTES, canonicalise};
 use session_authorizer::clock::SystemClock;
+use session_authorizer::config::Config;
 use session_authorizer::credentials;
 use session_authorizer::credentials::token::ParsedToken;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::front_door::lambda;
 use session_authorizer::policy::claims::{ClaimRule, validate};
 use session_authorizer::settings::Settings;
+use session_authorizer::state::AppState;
 use session_authorizer::verification::cache::token_key;
 
 fn event(token: &str) -> Vec<u8> {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
+use session_authorizer::config::Config;
 use session_authorizer::front_door::lambda::runtime::{self, RuntimeApi};
 use session_authorizer::observe::logging;
 
@@ -147,8 +147,8 @@ mod dev_command {
     use std::process::ExitCode;
 
     use serde_json::json;
-    use session_authorizer::app::config::Config;
     use session_authorizer::app::startup::Application;
+    use session_authorizer::config::Config;
     use session_authorizer::dev::{Issuer, MintOptions};
     use session_authorizer::front_door::lambda;
     use session_authorizer::observe::logging;

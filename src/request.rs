@@ -3,7 +3,17 @@
 
 use std::borrow::Cow;
 
+use serde::Serialize;
+
 pub use crate::labels::FrontDoor;
+
+/// How the token came in, and so how a new one goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMethod {
+    Cookie,
+    Header,
+}
 
 /// Headers with which a client asks a backend's method-override middleware (Express's
 /// `method-override`, Spring's `HiddenHttpMethodFilter` setups, Symfony, Rails Rack) to serve

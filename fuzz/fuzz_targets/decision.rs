@@ -15,7 +15,7 @@ use session_authorizer::front_door::{envoy_grpc, forwarded};
 use session_authorizer::settings::LambdaSettings;
 use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
 
-fn check(decision: &Decision, state: &session_authorizer::app::state::AppState, origin: Option<&str>) {
+fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
     if let Decision::Allow { session, .. } = decision {
         assert!(
             SEED_USERS.contains(&session.user_id()),
@@ -24,7 +24,7 @@ fn check(decision: &Decision, state: &session_authorizer::app::state::AppState, 
         );
     }
     for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {
-        let r = http_proxy::render_http(decision, &state.identity, origin, flavour);
+        let r = http_proxy::render_http(decision, &state.settings, origin, flavour);
         assert!(matches!(r.status().as_u16(), 200 | 400 | 401 | 403 | 500));
     }
     let _ = envoy_grpc::check_response(decision, state, origin);
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
             headers.append(k, v);
         }
     }
-    let decision = match forwarded::original(&headers, &state.forwarded) {
+    let decision = match forwarded::original(&headers, &state.settings.forward_auth) {
         Ok((method, uri)) => {
             let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
             f.runtime.block_on(state.authorizer.decide(&request))

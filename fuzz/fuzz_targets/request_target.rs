@@ -6,7 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_authorizer::front_door::forwarded::{self, ForwardedRequestHeaders};
+use session_authorizer::front_door::forwarded;
+use session_authorizer::settings::ForwardAuthSettings;
 use session_authorizer::canonical_target::{MAX_PATH_BYTES, canonicalise};
 use session_authorizer_fuzz::fixture;
 
@@ -43,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             headers.append(k, v);
         }
     }
-    let trusted = ForwardedRequestHeaders::from_settings(&Default::default());
+    let trusted = ForwardAuthSettings::default();
     if let Ok((method, uri)) = forwarded::original(&headers, &trusted) {
         assert_eq!(headers.get_all("x-original-method").iter().count(), 1);
         assert_eq!(headers.get_all("x-original-uri").iter().count(), 1);

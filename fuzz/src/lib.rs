@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use session_authorizer::app::config::Config;
-use session_authorizer::app::state::AppState;
+use session_authorizer::config::Config;
+use session_authorizer::state::AppState;
 use session_authorizer::clock::ManualClock;
 use session_authorizer::settings::Settings;
 use session_authorizer::verification::jwks::{JwksError, JwksSource, VerificationKey, parse_jwks};

@@ -1,7 +1,4 @@
-//! The running service: the state built once from the configuration, the listeners, startup and
-//! shutdown.
+//! The running service: the listeners, startup and shutdown.
 
-pub mod config;
 pub mod listener;
 pub mod startup;
-pub mod state;

@@ -9,11 +9,11 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::app::config::Config;
 use crate::app::listener::ConnectionLimits;
-use crate::app::state::{AppState, StateError};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
 use crate::front_door::router;
+use crate::state::{AppState, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -72,7 +72,7 @@ impl Application {
 
     /// Serves HTTP and gRPC until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let refresher = tokio::spawn(keep_jwks_warm(self.state.clone()));
+        let refresher = tokio::spawn(self.state.clone().keep_jwks_warm());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -119,36 +119,6 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         self.run_until(shutdown_signal()).await
-    }
-}
-
-/// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
-/// before they expire, so requests rarely wait on a fetch.
-pub(crate) async fn keep_jwks_warm(state: AppState) {
-    let jwks = state.authorizer.verifier.jwks.clone();
-    let max_age = Duration::from_secs(state.settings.supertokens.jwks_refresh_interval_secs);
-    let mut retry = Duration::from_millis(200);
-    loop {
-        let status = jwks.status();
-        let due = match status.age_ms {
-            None => true,
-            Some(age) => Duration::from_millis(age) + max_age / 10 >= max_age,
-        };
-        if due {
-            match jwks.reload_now().await {
-                Ok(()) => retry = Duration::from_millis(200),
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64, "JWKS not loaded");
-                    tokio::time::sleep(retry).await;
-                    retry = (retry * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            }
-        }
-        state.update_gauges().await;
-        let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
-        let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
-        tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
     }
 }
 

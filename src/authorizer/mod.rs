@@ -9,16 +9,16 @@ use std::time::Instant;
 
 use crate::canonical_target;
 use crate::clock::SharedClock;
-use crate::credentials::anti_csrf::{self, AntiCsrfMode};
-use crate::credentials::{self, TransferMethod};
+use crate::credentials;
+use crate::credentials::anti_csrf;
 use crate::decision::Decision;
 use crate::effects::{self, CookieAttributes, TokenEffects};
 use crate::labels::FrontDoor;
 use crate::observe::metrics::Metrics;
 use crate::policy::{Policy, Route};
-use crate::request::AuthRequest;
+use crate::request::{AuthRequest, TransferMethod};
 use crate::session::{CoreSessions, Established, Refusal, SessionInfo};
-use crate::settings::{SessionRequirement, Settings};
+use crate::settings::{AntiCsrfMode, SessionRequirement, Settings};
 use crate::verification::{Lookup, Presented, Verifier};
 
 /// What the client is told about a target whose readings fall under different routes; the log
@@ -53,7 +53,7 @@ impl Authorizer {
             policy,
             verifier,
             sessions,
-            anti_csrf: anti_csrf::resolve_mode(st),
+            anti_csrf: st.anti_csrf_mode(),
             cookies: CookieAttributes::from_settings(st),
             clock,
             metrics,
@@ -170,13 +170,18 @@ impl Authorizer {
                 minted: None,
             }
         } else {
-            match Box::pin(self.sessions.verify(&presented, req.anti_csrf.as_deref(), do_csrf, check_database)).await {
+            match Box::pin(
+                self.sessions
+                    .verify_with_core(&presented, req.anti_csrf.as_deref(), do_csrf, check_database),
+            )
+            .await
+            {
                 Ok(established) => established,
                 Err(refusal) => return self.refused(refusal),
             }
         };
         // Policy: the route's tenants, then its claims (refetched first when due).
-        if let Some(error) = route.tenant_error(session.tenant_id()) {
+        if let Some(error) = route.tenant_error(session.tenant_or_default()) {
             return Decision::InvalidClaims { errors: vec![error] };
         }
         if !route.validators.is_empty() {
@@ -274,7 +279,7 @@ mod tests {
             std::time::Duration::from_millis(500),
         )
         .expect("core");
-        let via_token = anti_csrf::resolve_mode(st) == AntiCsrfMode::ViaToken;
+        let via_token = st.anti_csrf_mode() == AntiCsrfMode::ViaToken;
         let sessions = CoreSessions::new(
             Arc::new(core),
             verifier.cache.clone(),

@@ -1,55 +1,9 @@
-//! Anti-CSRF: the mode (AUTO resolved from api_domain / website_domain the way the SDK does)
-//! and the per-request checks, which apply to cookie transport and non-GET methods only.
+//! Anti-CSRF: the per-request checks of the configured mode (AUTO is resolved while the settings
+//! are read), which apply to cookie transport and non-GET methods only.
 
-use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::settings::{AntiCsrfSetting, SameSite, SuperTokensSettings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum AntiCsrfMode {
-    None,
-    ViaToken,
-    ViaCustomHeader,
-}
-
-/// The SDK's default `cookieSameSite`: `none` when the sites differ (registrable domain or
-/// scheme), else `lax`; a configured value wins.
-pub fn same_site(st: &SuperTokensSettings) -> SameSite {
-    if let Some(v) = st.cookie_same_site {
-        return v;
-    }
-    let (api, web) = (&st.api_domain, &st.website_domain);
-    if api.scheme() == web.scheme() && site_of(api.host()) == site_of(web.host()) {
-        SameSite::Lax
-    } else {
-        SameSite::None
-    }
-}
-
-/// The registrable domain ("eTLD+1"); localhost and IP addresses are one site, as in the SDK.
-fn site_of(host: &url::Host<String>) -> String {
-    match host {
-        url::Host::Ipv4(_) | url::Host::Ipv6(_) => "localhost".into(),
-        url::Host::Domain(d) if d.starts_with("localhost") => "localhost".into(),
-        url::Host::Domain(d) => psl::domain_str(d).unwrap_or(d.as_str()).to_owned(),
-    }
-}
-
-pub fn resolve_mode(st: &SuperTokensSettings) -> AntiCsrfMode {
-    match st.anti_csrf {
-        AntiCsrfSetting::None => AntiCsrfMode::None,
-        AntiCsrfSetting::ViaToken => AntiCsrfMode::ViaToken,
-        AntiCsrfSetting::ViaCustomHeader => AntiCsrfMode::ViaCustomHeader,
-        AntiCsrfSetting::Auto => {
-            if same_site(st) == SameSite::None {
-                AntiCsrfMode::ViaCustomHeader
-            } else {
-                AntiCsrfMode::None
-            }
-        }
-    }
-}
+pub use crate::settings::AntiCsrfMode;
 
 /// Why a request failed the anti-CSRF check (all answered "try refresh token", as the SDK does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -90,38 +44,6 @@ pub fn check_via_token(token_value: Option<&str>, header: Option<&str>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn st(api: &str, web: &str) -> SuperTokensSettings {
-        SuperTokensSettings {
-            api_domain: api.parse().expect("api url"),
-            website_domain: web.parse().expect("website url"),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn auto_mode_follows_site() {
-        assert_eq!(
-            resolve_mode(&st("http://localhost:3001", "http://localhost:3000")),
-            AntiCsrfMode::None
-        );
-        assert_eq!(
-            resolve_mode(&st("https://api.example.com", "https://www.example.com")),
-            AntiCsrfMode::None
-        );
-        assert_eq!(
-            resolve_mode(&st("https://api.example.com", "https://example.org")),
-            AntiCsrfMode::ViaCustomHeader
-        );
-        assert_eq!(
-            resolve_mode(&st("http://api.example.com", "https://example.com")),
-            AntiCsrfMode::ViaCustomHeader
-        );
-        assert_eq!(
-            resolve_mode(&st("https://a.github.io", "https://b.github.io")),
-            AntiCsrfMode::ViaCustomHeader
-        );
-    }
 
     /// Median time of `f` over several runs.
     fn median_time(mut f: impl FnMut() -> bool) -> std::time::Duration {

@@ -7,18 +7,8 @@ pub mod token;
 
 use std::borrow::Cow;
 
-use serde::Serialize;
-
 pub const ACCESS_TOKEN_COOKIE: &str = "sAccessToken";
 pub const LEGACY_ID_REFRESH_COOKIE: &str = "sIdRefreshToken";
-
-/// How the token came in, and so how a new one goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMethod {
-    Cookie,
-    Header,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {

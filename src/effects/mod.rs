@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use crate::credentials::TransferMethod;
+pub use crate::request::TransferMethod;
 use crate::session::NewAccessToken;
 use crate::settings::{SameSite, SuperTokensSettings};
 
@@ -31,7 +31,7 @@ impl CookieAttributes {
         Self {
             domain: st.cookie_domain.as_ref().map(|d| d.as_str().to_owned()),
             secure: st.cookie_secure(),
-            same_site: crate::credentials::anti_csrf::same_site(st),
+            same_site: st.same_site(),
             refresh_path: st.refresh_path(),
         }
     }

@@ -2,7 +2,6 @@
 //! and CORS headers so that the website's SDK can read a 401 and refresh.
 
 use crate::decision::Decision;
-use crate::front_door::identity::IdentityHeaders;
 use crate::front_door::sdk_json::{self, invalid_claim_body};
 
 /// Headers a denied browser request must be able to read to refresh its session.
@@ -20,10 +19,11 @@ pub fn denial(decision: &Decision) -> Option<(u16, String)> {
     }
 }
 
-/// CORS headers for a denial answered to the configured website, so its SDK can read the 401.
-pub fn cors_on_denial(origin: Option<&str>, identity: &IdentityHeaders) -> Vec<(&'static str, String)> {
+/// CORS headers for a denial answered to the configured website (`website_origin`), so its SDK
+/// can read the 401.
+pub fn cors_on_denial(origin: Option<&str>, website_origin: &str) -> Vec<(&'static str, String)> {
     match origin {
-        Some(o) if o == identity.website_origin => vec![
+        Some(o) if o == website_origin => vec![
             ("access-control-allow-origin", o.to_owned()),
             ("access-control-allow-credentials", "true".to_owned()),
             ("access-control-expose-headers", CORS_EXPOSE.to_owned()),

@@ -12,11 +12,12 @@ use envoy_types::ext_authz::v3::pb::{
 };
 use envoy_types::pb::google::rpc;
 
-use crate::app::state::AppState;
 use crate::decision::Decision;
 use crate::front_door::denial::{cors_on_denial, denial};
 use crate::front_door::http_proxy::cookies_joined_by_envoy;
+use crate::front_door::identity;
 use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS};
+use crate::state::AppState;
 
 /// gRPC status codes used in `CheckResponse.status`.
 const OK: i32 = 0;
@@ -109,10 +110,10 @@ fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOpti
 }
 
 pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str>) -> Result<CheckResponse, tonic::Status> {
-    let identity = &state.identity;
+    let settings = &state.settings;
     let response = match denial(decision) {
         None => {
-            let upstream = identity.upstream(decision);
+            let upstream = identity::upstream(&settings.headers, decision);
             let headers_to_remove = upstream.remove.iter().map(|n| (*n).to_owned()).collect();
             let headers = upstream
                 .set
@@ -168,7 +169,7 @@ pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str
                 "application/json",
                 HeaderAppendAction::OverwriteIfExistsOrAdd,
             )];
-            for (k, v) in cors_on_denial(origin, identity) {
+            for (k, v) in cors_on_denial(origin, settings.supertokens.website_domain.origin()) {
                 headers.push(header(k, &v, HeaderAppendAction::OverwriteIfExistsOrAdd));
             }
             if let Decision::Unauthorised { effects, .. } = decision {

@@ -6,9 +6,9 @@ use axum::response::Response;
 
 use std::borrow::Cow;
 
-use crate::app::state::AppState;
 use crate::front_door::http_proxy::{self, HttpFlavour};
 use crate::request::FrontDoor;
+use crate::state::AppState;
 
 pub const PREFIX: &str = "/ext-authz";
 
@@ -24,5 +24,5 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let request = http_proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
     let decision = state.authorizer.decide(&request).await;
-    http_proxy::render_http(&decision, &state.identity, origin, HttpFlavour::Envoy)
+    http_proxy::render_http(&decision, &state.settings, origin, HttpFlavour::Envoy)
 }

@@ -8,15 +8,15 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use crate::app::state::AppState;
 use crate::front_door::forwarded::original;
 use crate::front_door::http_proxy::{self, HttpFlavour};
 use crate::request::FrontDoor;
+use crate::state::AppState;
 
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let headers = request.headers();
     let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
-    let decision = match original(headers, &state.forwarded) {
+    let decision = match original(headers, &state.settings.forward_auth) {
         Ok((method, target)) => {
             let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), target, headers);
             state.authorizer.decide(&request).await
@@ -28,5 +28,5 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
             e.to_string(),
         ),
     };
-    http_proxy::render_http(&decision, &state.identity, origin, HttpFlavour::ForwardAuth)
+    http_proxy::render_http(&decision, &state.settings, origin, HttpFlavour::ForwardAuth)
 }

@@ -7,22 +7,6 @@ use http::{HeaderMap, HeaderName};
 
 use crate::settings::ForwardAuthSettings;
 
-/// The headers that carry the original request, resolved once from `[forward_auth]`.
-#[derive(Debug, Clone)]
-pub struct ForwardedRequestHeaders {
-    pub method: HeaderName,
-    pub uri: HeaderName,
-}
-
-impl ForwardedRequestHeaders {
-    pub fn from_settings(s: &ForwardAuthSettings) -> Self {
-        Self {
-            method: s.method_header(),
-            uri: s.uri_header(),
-        }
-    }
-}
-
 /// Why the original request cannot be read from the proxy's headers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardingError {
@@ -39,7 +23,7 @@ pub enum ForwardingError {
 /// The original method and request target, from exactly one value of each trusted header. The
 /// target is a path (`/a?b`) or, as ingress-nginx's `X-Original-URL` carries it, an absolute
 /// URL, of which the path and query are kept as they were sent.
-pub fn original<'h>(headers: &'h HeaderMap, trusted: &ForwardedRequestHeaders) -> Result<(&'h str, Cow<'h, str>), ForwardingError> {
+pub fn original<'h>(headers: &'h HeaderMap, trusted: &ForwardAuthSettings) -> Result<(&'h str, Cow<'h, str>), ForwardingError> {
     let one = |name: &HeaderName| {
         let mut values = headers.get_all(name).iter();
         let value = values.next().ok_or_else(|| ForwardingError::Missing(name.clone()))?;
@@ -48,11 +32,12 @@ pub fn original<'h>(headers: &'h HeaderMap, trusted: &ForwardedRequestHeaders) -
         }
         value.to_str().map_err(|_| ForwardingError::NotText(name.clone()))
     };
-    let method = one(&trusted.method)?;
+    let method_header = trusted.method_header();
+    let method = one(&method_header)?;
     if method.is_empty() || !method.bytes().all(is_token_byte) {
-        return Err(ForwardingError::NotAMethod(trusted.method.clone()));
+        return Err(ForwardingError::NotAMethod(method_header));
     }
-    let uri = one(&trusted.uri)?;
+    let uri = one(&trusted.uri_header())?;
     Ok((method, path_of(uri)))
 }
 
@@ -81,8 +66,8 @@ fn path_of(uri: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn nginx() -> ForwardedRequestHeaders {
-        ForwardedRequestHeaders::from_settings(&ForwardAuthSettings::default())
+    fn nginx() -> ForwardAuthSettings {
+        ForwardAuthSettings::default()
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
@@ -107,10 +92,10 @@ mod tests {
         ]);
         let (method, target) = original(&h, &nginx()).expect("read");
         assert_eq!((method, target.as_ref()), ("DELETE", "/admin/users?x=1"));
-        let traefik = ForwardedRequestHeaders::from_settings(&ForwardAuthSettings {
+        let traefik = ForwardAuthSettings {
             proxy: crate::settings::ForwardAuthProxy::Traefik,
             ..Default::default()
-        });
+        };
         let (method, target) = original(&h, &traefik).expect("read");
         assert_eq!((method, target.as_ref()), ("GET", "/items"));
     }

@@ -8,8 +8,9 @@ use http::{HeaderMap, HeaderName};
 
 use crate::decision::Decision;
 use crate::front_door::denial::{cors_on_denial, denial};
-use crate::front_door::identity::IdentityHeaders;
+use crate::front_door::identity;
 use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS};
+use crate::settings::Settings;
 
 /// NGINX drops an auth subrequest's body; this header carries it to `error_page`.
 pub const BODY_HEADER: &str = "x-session-authorizer-body";
@@ -94,7 +95,7 @@ pub enum HttpFlavour {
 /// into the response's header map.
 pub fn render_http(
     decision: &Decision,
-    identity: &IdentityHeaders,
+    settings: &Settings,
     origin: Option<&str>,
     flavour: HttpFlavour,
 ) -> http::Response<axum::body::Body> {
@@ -121,7 +122,7 @@ pub fn render_http(
     let mut expose: Option<String> = None;
     match denial(decision) {
         None => {
-            let upstream = identity.upstream(decision);
+            let upstream = identity::upstream(&settings.headers, decision);
             if flavour == HttpFlavour::Envoy && !upstream.remove.is_empty() {
                 put_named(
                     map,
@@ -138,7 +139,7 @@ pub fn render_http(
             let map = response.headers_mut();
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             put_named(map, HeaderName::from_static(BODY_HEADER), &body);
-            for (k, v) in cors_on_denial(origin, identity) {
+            for (k, v) in cors_on_denial(origin, settings.supertokens.website_domain.origin()) {
                 if k == "access-control-expose-headers" {
                     expose = Some(v);
                 } else {

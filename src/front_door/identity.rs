@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::decision::Decision;
 use crate::session::SessionInfo;
-use crate::settings::Settings;
+use crate::settings::HeaderSettings;
 
 /// The identity headers of one allowed request.
 pub struct Upstream<'s> {
@@ -17,77 +17,44 @@ pub struct Upstream<'s> {
     pub remove: Vec<&'s str>,
 }
 
-/// Identity header names, resolved once from `[headers]`.
-#[derive(Debug, Clone)]
-pub struct IdentityHeaders {
-    pub user_id: HeaderName,
-    pub tenant_id: Option<HeaderName>,
-    pub session_handle: Option<HeaderName>,
-    pub claims: Vec<(String, HeaderName)>,
-    /// The website's origin (`scheme://host[:port]`), for CORS on denials.
-    pub website_origin: String,
+/// What an allowed request carries upstream: the identity headers of its session (none for an
+/// anonymous one), and every other identity header name, which a client may have forged and
+/// the proxy must remove.
+pub fn upstream<'s>(headers: &'s HeaderSettings, decision: &'s Decision) -> Upstream<'s> {
+    let set = match decision {
+        Decision::Allow { session, .. } => values(headers, session),
+        _ => Vec::new(),
+    };
+    let remove = all_names(headers).filter(|n| !set.iter().any(|(s, _)| s.as_str() == *n)).collect();
+    Upstream { set, remove }
 }
 
-impl IdentityHeaders {
-    pub fn from_settings(s: &Settings) -> Self {
-        let h = &s.headers;
-        Self {
-            user_id: h.user_id.clone(),
-            tenant_id: h.tenant_id.clone(),
-            session_handle: h.session_handle.clone(),
-            claims: h.claims.iter().map(|c| (c.claim.clone(), c.header.clone())).collect(),
-            website_origin: s.supertokens.website_domain.origin().to_owned(),
-        }
-    }
+/// Every identity header name we manage (set on a session, removed otherwise).
+fn all_names(h: &HeaderSettings) -> impl Iterator<Item = &str> {
+    std::iter::once(h.user_id.as_str())
+        .chain(h.tenant_id.as_ref().map(HeaderName::as_str))
+        .chain(h.session_handle.as_ref().map(HeaderName::as_str))
+        .chain(h.claims.iter().map(|c| c.header.as_str()))
+}
 
-    /// Every identity header name we manage (set on a session, removed otherwise).
-    fn all_names(&self) -> Vec<&str> {
-        let mut names = vec![self.user_id.as_str()];
-        names.extend(self.tenant_id.as_ref().map(HeaderName::as_str));
-        names.extend(self.session_handle.as_ref().map(HeaderName::as_str));
-        names.extend(self.claims.iter().map(|(_, h)| h.as_str()));
-        names
+/// The identity headers of a session: (name, value) for each one that has a value.
+fn values<'s>(h: &'s HeaderSettings, session: &'s SessionInfo) -> Vec<(&'s HeaderName, Cow<'s, str>)> {
+    let mut out = vec![(&h.user_id, Cow::Borrowed(session.user_id()))];
+    if let (Some(name), Some(t)) = (&h.tenant_id, session.tenant_id()) {
+        out.push((name, Cow::Borrowed(t)));
     }
-
-    /// The identity headers of a session: (name, value) for each one that has a value.
-    fn values<'s>(&'s self, session: &'s SessionInfo) -> Vec<(&'s HeaderName, Cow<'s, str>)> {
-        let mut out = vec![(&self.user_id, Cow::Borrowed(session.user_id()))];
-        if let (Some(name), Some(t)) = (&self.tenant_id, session.tenant_id()) {
-            out.push((name, Cow::Borrowed(t)));
-        }
-        if let Some(name) = &self.session_handle {
-            out.push((name, Cow::Borrowed(session.session_handle())));
-        }
-        if !self.claims.is_empty() {
-            let claims = session.claims();
-            for (claim, header) in &self.claims {
-                if let Some(v) = claim_header_value(claims.get(claim)) {
-                    out.push((header, Cow::Owned(v)));
-                }
+    if let Some(name) = &h.session_handle {
+        out.push((name, Cow::Borrowed(session.session_handle())));
+    }
+    if !h.claims.is_empty() {
+        let claims = session.claims();
+        for c in &h.claims {
+            if let Some(v) = claim_header_value(claims.get(&c.claim)) {
+                out.push((&c.header, Cow::Owned(v)));
             }
         }
-        out
     }
-
-    /// What an allowed request carries upstream: the identity headers of its session (none
-    /// for an anonymous one), and every other identity header name, which a client may have
-    /// forged and the proxy must remove.
-    pub fn upstream<'s>(&'s self, decision: &'s Decision) -> Upstream<'s> {
-        let set = match decision {
-            Decision::Allow { session, .. } => self.values(session),
-            _ => Vec::new(),
-        };
-        let remove = self.unset(&set);
-        Upstream { set, remove }
-    }
-
-    /// Identity header names a session leaves unset (to be removed upstream).
-    fn unset<'a>(&'a self, set: &[(&HeaderName, Cow<'_, str>)]) -> Vec<&'a str> {
-        self.all_names()
-            .into_iter()
-            .filter(|n| !set.iter().any(|(s, _)| s.as_str() == *n))
-            .collect()
-    }
+    out
 }
 
 /// A claim as a header value: `{v: ...}` claims by their value, arrays as comma lists.

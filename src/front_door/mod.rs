@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::app::state::AppState;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;

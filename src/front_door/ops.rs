@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use crate::app::state::AppState;
 use crate::front_door::json_response;
+use crate::state::AppState;
 
 pub async fn healthz() -> Response {
     json_response(StatusCode::OK, r#"{"status":"ok"}"#.into())

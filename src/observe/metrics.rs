@@ -112,16 +112,10 @@ impl Metrics {
         self.core_duration.with_label_values(&[endpoint]).observe(elapsed.as_secs_f64());
     }
 
-    /// Copies the cache's own counters into the registry (counters only move forward).
-    pub fn sync_cache(&self, stats: &crate::verification::cache::CacheStats, entries: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        for (event, value) in [
-            ("hit", stats.hits.load(Relaxed)),
-            ("miss", stats.misses.load(Relaxed)),
-            ("eviction", stats.evictions.load(Relaxed)),
-            ("rejected", stats.rejected_hits.load(Relaxed)),
-            ("verification", stats.verifications.load(Relaxed)),
-        ] {
+    /// Copies the verified-session cache's own counters, `(event, total)`, into the registry
+    /// (counters only move forward).
+    pub fn sync_cache(&self, events: &[(&str, u64)], entries: u64) {
+        for (event, value) in events {
             let c = self.cache.with_label_values(&[event]);
             c.inc_by(value.saturating_sub(c.get()));
         }

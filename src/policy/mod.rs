@@ -9,7 +9,6 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde_json::{Map, Value};
 
 use crate::canonical_target::{Target, fold_case, is_folded};
-use crate::credentials::token::DEFAULT_TENANT;
 use crate::settings::{ClaimRule, RouteSettings, SessionRequirement, Settings};
 use claims::{ClaimError, ClaimEvalError, Reason};
 
@@ -92,10 +91,8 @@ impl Route {
         Ok(errors)
     }
 
-    /// The route's tenant allow-list against the session's tenant (the default one when it
-    /// names none); `None` when the tenant may pass.
-    pub fn tenant_error(&self, tenant: Option<&str>) -> Option<ClaimError> {
-        let tenant = tenant.unwrap_or(DEFAULT_TENANT);
+    /// The route's tenant allow-list against the session's tenant; `None` when it may pass.
+    pub fn tenant_error(&self, tenant: &str) -> Option<ClaimError> {
         if self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant) {
             return None;
         }

@@ -64,7 +64,7 @@ impl CoreSessions {
     }
 
     /// `/recipe/session/verify`, or its cached answer for a `check_database` route.
-    pub async fn verify(
+    pub async fn verify_with_core(
         &self,
         presented: &Presented<'_>,
         anti_csrf: Option<&str>,

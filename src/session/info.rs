@@ -98,6 +98,11 @@ impl SessionInfo {
         }
     }
 
+    /// The tenant, the default one when the session names none (as route rules read it).
+    pub fn tenant_or_default(&self) -> &str {
+        self.tenant_id().unwrap_or(DEFAULT_TENANT)
+    }
+
     pub fn session_handle(&self) -> &str {
         match &self.ids {
             Ids::Token(t) => t.session_handle(),

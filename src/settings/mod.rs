@@ -21,7 +21,7 @@ pub use sections::{
     CacheSettings, ClaimHeader, ForwardAuthProxy, ForwardAuthSettings, HeaderSettings, HttpApiResponse, LambdaSettings, PathSettings,
     PolicyResource, ServerSettings,
 };
-pub use supertokens::{AntiCsrfSetting, EmailVerificationMode, SuperTokensSettings};
+pub use supertokens::{AntiCsrfMode, AntiCsrfSetting, EmailVerificationMode, SuperTokensSettings};
 pub use values::{CookieDomain, CoreHost, CoreUrls, LogFormat, SameSite, Secret, SiteUrl};
 
 /// The smallest `server.max_header_bytes` (hyper's minimum HTTP/1 buffer).

@@ -14,6 +14,14 @@ pub enum AntiCsrfSetting {
     ViaCustomHeader,
 }
 
+/// The anti-CSRF mode in force, AUTO resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AntiCsrfMode {
+    None,
+    ViaToken,
+    ViaCustomHeader,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EmailVerificationMode {
@@ -102,5 +110,77 @@ impl SuperTokensSettings {
     /// The SDK's default `cookieSecure`: the API is served over https.
     pub fn cookie_secure(&self) -> bool {
         self.cookie_secure.unwrap_or_else(|| self.api_domain.is_https())
+    }
+
+    /// The SDK's default `cookieSameSite`: `none` when the sites differ (registrable domain or
+    /// scheme), else `lax`; a configured value wins.
+    pub fn same_site(&self) -> SameSite {
+        if let Some(v) = self.cookie_same_site {
+            return v;
+        }
+        let (api, web) = (&self.api_domain, &self.website_domain);
+        if api.scheme() == web.scheme() && site_of(api.host()) == site_of(web.host()) {
+            SameSite::Lax
+        } else {
+            SameSite::None
+        }
+    }
+
+    /// `antiCsrf`, with AUTO resolved as the SDK does: VIA_CUSTOM_HEADER for `SameSite=None`
+    /// cookies, else NONE.
+    pub fn anti_csrf_mode(&self) -> AntiCsrfMode {
+        match self.anti_csrf {
+            AntiCsrfSetting::None => AntiCsrfMode::None,
+            AntiCsrfSetting::ViaToken => AntiCsrfMode::ViaToken,
+            AntiCsrfSetting::ViaCustomHeader => AntiCsrfMode::ViaCustomHeader,
+            AntiCsrfSetting::Auto if self.same_site() == SameSite::None => AntiCsrfMode::ViaCustomHeader,
+            AntiCsrfSetting::Auto => AntiCsrfMode::None,
+        }
+    }
+}
+
+/// The registrable domain ("eTLD+1"); localhost and IP addresses are one site, as in the SDK.
+fn site_of(host: &url::Host<String>) -> String {
+    match host {
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => "localhost".into(),
+        url::Host::Domain(d) if d.starts_with("localhost") => "localhost".into(),
+        url::Host::Domain(d) => psl::domain_str(d).unwrap_or(d.as_str()).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(api: &str, web: &str) -> SuperTokensSettings {
+        SuperTokensSettings {
+            api_domain: api.parse().expect("api url"),
+            website_domain: web.parse().expect("website url"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auto_mode_follows_site() {
+        assert_eq!(
+            st("http://localhost:3001", "http://localhost:3000").anti_csrf_mode(),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            st("https://api.example.com", "https://www.example.com").anti_csrf_mode(),
+            AntiCsrfMode::None
+        );
+        assert_eq!(
+            st("https://api.example.com", "https://example.org").anti_csrf_mode(),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            st("http://api.example.com", "https://example.com").anti_csrf_mode(),
+            AntiCsrfMode::ViaCustomHeader
+        );
+        assert_eq!(
+            st("https://a.github.io", "https://b.github.io").anti_csrf_mode(),
+            AntiCsrfMode::ViaCustomHeader
+        );
     }
 }

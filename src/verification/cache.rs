@@ -68,6 +68,20 @@ pub struct CacheStats {
     pub verifications: AtomicU64,
 }
 
+impl CacheStats {
+    /// The counters as `(event, total)`, named as the metrics label them.
+    pub fn totals(&self) -> [(&'static str, u64); 5] {
+        use std::sync::atomic::Ordering::Relaxed;
+        [
+            ("hit", self.hits.load(Relaxed)),
+            ("miss", self.misses.load(Relaxed)),
+            ("eviction", self.evictions.load(Relaxed)),
+            ("rejected", self.rejected_hits.load(Relaxed)),
+            ("verification", self.verifications.load(Relaxed)),
+        ]
+    }
+}
+
 pub struct TokenCache {
     verified: Option<Verified>,
     rejected: Cache<TokenKey, Rejected>,

@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::credentials::token::ParsedToken;
-use crate::credentials::{CarriedTokens, CredentialError, TransferMethod};
+use crate::credentials::{CarriedTokens, CredentialError};
+use crate::request::TransferMethod;
 use crate::settings::SuperTokensSettings;
 use cache::{SessionToken, TokenCache, TokenKey, token_key};
 use jwks::JwksCache;

@@ -25,7 +25,6 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde_json::{Value, json};
 use session_authorizer::dev::{Issuer, KeyChoice, MintOptions};
 use support::{Service, StubCore, rest_event, settings};
@@ -140,20 +139,7 @@ impl Doors {
                 let mut client = AuthorizationClient::connect(format!("http://{}", self.svc.grpc_addr))
                     .await
                     .expect("grpc connect");
-                let req = CheckRequest {
-                    attributes: Some(AttributeContext {
-                        request: Some(attribute_context::Request {
-                            http: Some(attribute_context::HttpRequest {
-                                method: "GET".into(),
-                                path: path.into(),
-                                headers: HashMap::from([(name.to_owned(), value)]),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                };
+                let req = support::check_request("GET", path, HashMap::from([(name.to_owned(), value)]));
                 let r = client.check(req).await.expect("check").into_inner();
                 match r.http_response {
                     Some(HttpResponse::OkResponse(ok)) => Answer {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde_json::{Value, json};
 use support::{Service, StubCore, rest_event, settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,20 +56,7 @@ async fn grpc_check(addr: SocketAddr, headers: &[(&str, String)]) -> Result<(), 
         .await
         .expect("grpc connect")
         .max_encoding_message_size(16 << 20);
-    let req = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(attribute_context::Request {
-                http: Some(attribute_context::HttpRequest {
-                    method: "GET".into(),
-                    path: "/items".into(),
-                    headers: headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    };
+    let req = support::check_request("GET", "/items", headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
     client.check(req).await.map(|_| ())
 }
 

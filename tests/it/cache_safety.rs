@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
-use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
-use session_authorizer::app::state::AppState;
 use session_authorizer::clock::{Clock, ManualClock, SystemClock};
+use session_authorizer::config::Config;
 use session_authorizer::dev::{KeyChoice, MintOptions};
 use session_authorizer::settings::Settings;
+use session_authorizer::state::AppState;
 use support::{StubCore, rest_event, settings};
 
 const CONFIG: &str = r#"

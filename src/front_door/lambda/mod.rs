@@ -15,7 +15,7 @@ pub mod runtime;
 pub use event::{Decoded, Reply, decode};
 pub use reply::{INTERNAL_BODY, UNAUTHORIZED_BODY, render};
 
-use crate::app::state::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {

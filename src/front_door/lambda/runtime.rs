@@ -1,6 +1,6 @@
 //! `session-authorizer lambda`: the process is the Lambda function itself. It polls the Lambda
 //! Runtime API and answers every event with `protocol::lambda::authorize`, the function behind
-//! `POST /authorize`, so both transports share one decision core.
+//! `POST /authorize`, so both transports share one authorizer.
 //!
 //! One `AppState` lives as long as the process (the execution environment), so the JWKS and the
 //! verified-session cache carry over from one invocation to the next.
@@ -12,11 +12,11 @@ use std::time::Duration;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
-use crate::app::config::Config;
-use crate::app::state::{AppState, StateError};
 use crate::clock::SystemClock;
+use crate::config::Config;
 use crate::front_door::lambda::{self, Refusal};
 use crate::settings::ConfigError;
+use crate::state::{AppState, StateError};
 
 /// Variables the Lambda service sets for every function; `lambda_runtime` panics without them,
 /// so they are checked first and a missing one is named.
@@ -124,7 +124,7 @@ pub fn init(config: &Path, must_exist: bool) -> Result<AppState, LambdaError> {
 pub async fn run(state: AppState) -> Result<(), LambdaError> {
     // Started before the first poll so the key fetch overlaps the wait for the first event; a
     // decision that needs the keys first joins the same fetch.
-    let warm = tokio::spawn(crate::app::startup::keep_jwks_warm(state.clone()));
+    let warm = tokio::spawn(state.clone().keep_jwks_warm());
     let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let state = state.clone();
         async move { invoke(&state, event.payload.get().as_bytes()).await }

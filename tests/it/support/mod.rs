@@ -16,15 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use session_authorizer::app::config::Config;
 use session_authorizer::app::startup::Application;
+use session_authorizer::config::Config;
 use session_authorizer::settings::Settings;
 
 /// Our service, in-process, on a free port.
 pub struct Service {
     pub addr: SocketAddr,
     pub grpc_addr: SocketAddr,
-    pub state: session_authorizer::app::state::AppState,
+    pub state: session_authorizer::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -115,18 +115,14 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Envoy's `Check` for `method path` with `headers` (the `headers` map form, names lower-cased).
-pub async fn grpc_check(
-    addr: SocketAddr,
+/// Envoy's `CheckRequest` for `method path` with `headers` (the `headers` map form).
+pub fn check_request(
     method: &str,
     path: &str,
-    headers: &[(&str, String)],
-) -> envoy_types::pb::envoy::service::auth::v3::CheckResponse {
-    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    headers: std::collections::HashMap<String, String>,
+) -> envoy_types::pb::envoy::service::auth::v3::CheckRequest {
     use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
-    let mut client = AuthorizationClient::connect(format!("http://{addr}")).await.expect("grpc connect");
-    let headers = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
-    let req = CheckRequest {
+    CheckRequest {
         attributes: Some(AttributeContext {
             request: Some(attribute_context::Request {
                 http: Some(attribute_context::HttpRequest {
@@ -139,8 +135,24 @@ pub async fn grpc_check(
             }),
             ..Default::default()
         }),
-    };
-    client.check(req).await.expect("check").into_inner()
+    }
+}
+
+/// Envoy's `Check` for `method path` with `headers` (names lower-cased, as Envoy sends them).
+pub async fn grpc_check(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+) -> envoy_types::pb::envoy::service::auth::v3::CheckResponse {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    let mut client = AuthorizationClient::connect(format!("http://{addr}")).await.expect("grpc connect");
+    let headers = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    client
+        .check(check_request(method, path, headers))
+        .await
+        .expect("check")
+        .into_inner()
 }
 
 /// A free loopback port (free when asked; bind it soon).

@@ -3,16 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::config::Config;
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
+use crate::config::Config;
 use crate::core_api::CoreClient;
-use crate::credentials::anti_csrf::{self, AntiCsrfMode};
-use crate::front_door::forwarded::ForwardedRequestHeaders;
-use crate::front_door::identity::IdentityHeaders;
 use crate::observe::metrics::Metrics;
 use crate::session::CoreSessions;
-use crate::settings::Settings;
+use crate::settings::{AntiCsrfMode, Settings};
 use crate::verification::Verifier;
 use crate::verification::cache::TokenCache;
 use crate::verification::jwks::{JwksCache, JwksPolicy, JwksSource};
@@ -41,9 +38,6 @@ pub struct Shared {
     pub authorizer: Arc<Authorizer>,
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
-    pub identity: Arc<IdentityHeaders>,
-    /// The headers `/forward-auth` reads the original request from.
-    pub forwarded: ForwardedRequestHeaders,
     /// Requests in flight on both listeners (`server.max_concurrency` permits).
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held at once (`server.max_buffered_body_bytes` permits).
@@ -88,7 +82,7 @@ impl AppState {
         let sessions = CoreSessions::new(
             Arc::new(core),
             cache.clone(),
-            anti_csrf::resolve_mode(st) == AntiCsrfMode::ViaToken,
+            st.anti_csrf_mode() == AntiCsrfMode::ViaToken,
             st.check_database,
             (settings.cache.max_entries, Duration::from_millis(st.check_database_cache_ms)),
         );
@@ -101,8 +95,6 @@ impl AppState {
             clock.clone(),
             metrics.clone(),
         ));
-        let identity = Arc::new(IdentityHeaders::from_settings(&settings));
-        let forwarded = ForwardedRequestHeaders::from_settings(&settings.forward_auth);
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
@@ -117,8 +109,6 @@ impl AppState {
             authorizer,
             metrics,
             clock,
-            identity,
-            forwarded,
             in_flight,
             body_budget,
         })))
@@ -129,6 +119,36 @@ impl AppState {
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
         self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
         let cache = &self.authorizer.verifier.cache;
-        self.metrics.sync_cache(&cache.stats, cache.entries());
+        self.metrics.sync_cache(&cache.stats.totals(), cache.entries());
+    }
+
+    /// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly
+    /// before they expire, so requests rarely wait on a fetch.
+    pub async fn keep_jwks_warm(self) {
+        let jwks = self.authorizer.verifier.jwks.clone();
+        let max_age = Duration::from_secs(self.settings.supertokens.jwks_refresh_interval_secs);
+        let mut retry = Duration::from_millis(200);
+        loop {
+            let status = jwks.status();
+            let due = match status.age_ms {
+                None => true,
+                Some(age) => Duration::from_millis(age) + max_age / 10 >= max_age,
+            };
+            if due {
+                match jwks.reload_now().await {
+                    Ok(()) => retry = Duration::from_millis(200),
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64, "JWKS not loaded");
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            }
+            self.update_gauges().await;
+            let age = Duration::from_millis(jwks.status().age_ms.unwrap_or(0));
+            let wait = max_age.saturating_sub(max_age / 10).saturating_sub(age).max(Duration::from_secs(1));
+            tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+        }
     }
 }
