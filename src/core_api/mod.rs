@@ -2,14 +2,19 @@
 //! verification and role lookups behind claim refetches, with the `api-key`, `cdi-version` and
 //! `rid` headers the SDK sends and failover across `;`-separated hosts.
 
+mod wire;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use wire::{CoreAccessToken, CoreLoginMethod, CoreSession, CoreUser, RegenerateOutcome, VerifyOutcome, VerifyRequest};
+use wire::{RegenerateReply, StatusReply, VerifyReply};
 
 use crate::observe::metrics::Metrics;
 use crate::settings::{CoreHost, Secret};
@@ -27,114 +32,6 @@ pub enum CoreError {
     Status { status: u16, path: &'static str },
     #[error("core answer on {path} is not understood: {message}")]
     Decode { path: &'static str, message: String },
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyRequest<'a> {
-    pub access_token: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anti_csrf_token: Option<&'a str>,
-    pub do_anti_csrf_check: bool,
-    pub enable_anti_csrf: bool,
-    pub check_database: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CoreSession {
-    pub handle: String,
-    pub user_id: String,
-    #[serde(default)]
-    pub recipe_user_id: Option<String>,
-    #[serde(default)]
-    #[serde(rename = "userDataInJWT")]
-    pub user_data_in_jwt: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CoreAccessToken {
-    pub token: String,
-    pub expiry: u64,
-}
-
-#[derive(Debug, Clone)]
-pub enum VerifyOutcome {
-    Ok {
-        session: CoreSession,
-        access_token: Option<CoreAccessToken>,
-    },
-    Unauthorised {
-        message: String,
-    },
-    TryRefresh {
-        message: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct VerifyReply {
-    status: String,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    session: Option<CoreSession>,
-    #[serde(default)]
-    access_token: Option<CoreAccessToken>,
-}
-
-/// `POST /recipe/session/regenerate`'s answer.
-#[derive(Debug, Clone)]
-pub enum RegenerateOutcome {
-    /// `access_token` is absent when the old token expired between verification and the call.
-    Ok {
-        session: CoreSession,
-        access_token: Option<CoreAccessToken>,
-    },
-    Unauthorised,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegenerateReply {
-    status: String,
-    #[serde(default)]
-    session: Option<CoreSession>,
-    #[serde(default)]
-    access_token: Option<CoreAccessToken>,
-}
-
-/// The slice of a core user (`GET /user/id`) the email-verification claim reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CoreUser {
-    pub id: String,
-    #[serde(default)]
-    pub login_methods: Vec<CoreLoginMethod>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CoreLoginMethod {
-    pub recipe_user_id: String,
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StatusReply {
-    status: String,
-    #[serde(default)]
-    user: Option<CoreUser>,
-    #[serde(rename = "isVerified", default)]
-    is_verified: Option<bool>,
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    #[serde(default)]
-    permissions: Option<Vec<String>>,
 }
 
 enum Method<'b> {
@@ -419,32 +316,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_and_writes_user_data_in_jwt_as_the_core_spells_it() {
-        let s: CoreSession =
-            serde_json::from_str(r#"{"handle":"h","userId":"u","userDataInJWT":{"plan":"pro"},"tenantId":"public"}"#).expect("session");
-        assert_eq!(s.user_data_in_jwt.and_then(|m| m.get("plan").cloned()), Some(Value::from("pro")));
-    }
-
-    #[test]
-    fn verify_body_matches_node_key_order() {
-        let body = serde_json::to_string(&VerifyRequest {
-            access_token: "t",
-            anti_csrf_token: None,
-            do_anti_csrf_check: true,
-            enable_anti_csrf: false,
-            check_database: true,
-        })
-        .expect("json");
-        assert_eq!(
-            body,
-            r#"{"accessToken":"t","doAntiCsrfCheck":true,"enableAntiCsrf":false,"checkDatabase":true}"#
-        );
-    }
 }
