@@ -22,6 +22,7 @@ mod jwks_cache;
 mod lambda_contract;
 mod lambda_forwarder;
 mod lambda_runtime;
+mod layout;
 mod observability;
 mod packaging;
 mod real_app;
