@@ -203,3 +203,92 @@ impl CoreSessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::credentials::carried_tokens;
+    use crate::dev::{Issuer, MintOptions};
+    use crate::settings::SuperTokensSettings;
+    use crate::verification::{Lookup, Verifier, test_keys};
+
+    const NOW: u64 = 1_767_225_600_000;
+
+    struct Fixture {
+        issuer: Arc<Issuer>,
+        verifier: Verifier,
+        sessions: CoreSessions,
+    }
+
+    /// The dev issuer's core on a loopback port, on the same manual clock as the verifier.
+    async fn fixture() -> Fixture {
+        let clock = ManualClock::new(NOW);
+        let issuer = Issuer::with_clock(Arc::new(clock.clone())).expect("issuer");
+        let addr = issuer.serve(([127, 0, 0, 1], 0).into()).await.expect("serve");
+        let st = SuperTokensSettings {
+            connection_uri: format!("http://{addr}").parse().expect("uri"),
+            ..Default::default()
+        };
+        let verifier = test_keys::verifier(&issuer, &clock, &st);
+        let core = CoreClient::new(st.connection_uri.hosts().to_vec(), st.api_key.clone(), Duration::from_secs(5)).expect("core");
+        let sessions = CoreSessions::new(Arc::new(core), verifier.cache.clone(), false, false, (10, Duration::ZERO));
+        Fixture {
+            issuer,
+            verifier,
+            sessions,
+        }
+    }
+
+    /// Verifies `token` locally (so the cache holds it), then asks the core.
+    async fn ask(f: &Fixture, token: &str, check_database: bool) -> Result<Established, Refusal> {
+        let header = format!("Bearer {token}");
+        let carried = carried_tokens(Some(&header), None).expect("carried");
+        let picked = f.verifier.pick(carried, NOW).expect("pick").expect("a token");
+        let Lookup::Parsed(parsed) = picked.lookup else {
+            panic!("not cached yet")
+        };
+        let token = f.verifier.check_parsed(picked.key, parsed, NOW).await.ok().expect("verified");
+        let presented = Presented {
+            raw: &picked.raw,
+            key: &picked.key,
+            token: &token,
+            verified: true,
+        };
+        assert_eq!(
+            CoreSessions::token_suffices(&presented, check_database),
+            !check_database && !token.has_parent_refresh_token
+        );
+        f.sessions.verify_with_core(&presented, None, false, check_database).await
+    }
+
+    #[tokio::test]
+    async fn the_first_use_after_a_refresh_gets_a_new_token_from_the_core() {
+        let f = fixture().await;
+        let token = f
+            .issuer
+            .mint(&MintOptions {
+                parent_refresh_token_hash1: Some("parent".into()),
+                ..Default::default()
+            })
+            .expect("mint");
+        let Established { session, minted } = ask(&f, &token, false).await.expect("established");
+        assert_eq!(session.user_id(), "user-1");
+        let minted = minted.expect("the core minted a token");
+        assert_eq!(minted.payload.get("parentRefreshTokenHash1"), Some(&serde_json::Value::Null));
+        assert_eq!(session.claims().get("sub"), minted.payload.get("sub"));
+    }
+
+    #[tokio::test]
+    async fn a_session_the_core_revoked_leaves_the_cache() {
+        let f = fixture().await;
+        let token = f.issuer.mint(&MintOptions::default()).expect("mint");
+        assert!(ask(&f, &token, true).await.is_ok());
+        assert_eq!(f.verifier.cache.entries(), 1);
+        f.issuer.revoke("session-1");
+        f.verifier.cache.invalidate(&crate::verification::cache::token_key(&token));
+        let refused = ask(&f, &token, true).await;
+        assert!(matches!(&refused, Err(Refusal::Unauthorised(_))), "{:?}", refused.err());
+        assert_eq!(f.verifier.cache.entries(), 0, "the revoked session's token is no longer cached");
+    }
+}
