@@ -248,12 +248,7 @@ mod tests {
     fn route(methods: &[&str], path: &str, session: SessionRequirement) -> RouteSettings {
         RouteSettings {
             methods: methods.iter().map(|m| m.to_string()).collect(),
-            path: path.into(),
-            session,
-            check_database: None,
-            claims: Vec::new(),
-            global_claims: true,
-            tenants: Vec::new(),
+            ..RouteSettings::any_method(path, session)
         }
     }
 
