@@ -209,6 +209,8 @@ mod dev_command {
         settings.server.http_listen = listen;
         settings.server.grpc_listen = grpc_listen;
         settings.server.log_format = LogFormat::Text;
+        // No load balancer to wait for: Ctrl-C stops at once.
+        settings.server.shutdown_delay_ms = 0;
         let app = match Application::build(config).await {
             Ok(a) => a,
             Err(e) => {

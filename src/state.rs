@@ -42,6 +42,8 @@ pub struct Shared {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held at once (`server.max_buffered_body_bytes` permits).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Set at the first shutdown signal: `/readyz` fails from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             clock,
             in_flight,
             body_budget,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 

@@ -30,6 +30,10 @@ impl ConnectionLimits {
     }
 }
 
+/// How long, once the listener closes, a connection that has not sent its first request yet is
+/// given to send it: the client sent it before the close, it is in flight.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// The HTTP/2 connection preface (prior knowledge, h2c).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -40,7 +44,8 @@ enum Protocol {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets connections finish their
-/// requests in flight.
+/// requests in flight, including the connections the kernel had completed but not yet handed
+/// over (their clients sent their requests before the close).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -69,8 +74,17 @@ pub async fn serve(
             drop(open);
         });
     }
-    drop(listener);
     let _ = stop_tx.send(true);
+    // A zero timeout polls `accept` once: only what is already waiting.
+    while let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+        let _ = tcp.set_nodelay(true);
+        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(tcp, router, limits, stop).await;
+            drop(open);
+        });
+    }
+    drop(listener);
     drop(open_rx);
     open_tx.closed().await;
     Ok(())
@@ -106,9 +120,19 @@ async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimi
         Protocol::Http1 => builder.http1_only(),
         Protocol::Http2 => builder.http2_only(),
     };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(router));
+    // Whether a request has arrived: a graceful shutdown closes an idle connection at once,
+    // which must not be one whose first request is still on its way.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = served.clone();
+    let service = tower::ServiceExt::map_request(router, move |req: http::Request<hyper::body::Incoming>| {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        req
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
     tokio::pin!(conn);
-    let mut draining = false;
+    let mut draining: Option<Instant> = None;
+    let mut shut = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -117,9 +141,13 @@ async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimi
                 }
                 return;
             }
-            changed = stop.wait_for(|s| *s), if !draining => {
-                draining = true;
-                if changed.is_ok() {
+            changed = stop.wait_for(|s| *s), if draining.is_none() => {
+                draining = Some(if changed.is_ok() { Instant::now() + FIRST_REQUEST_GRACE } else { Instant::now() });
+            }
+            _ = tick.tick(), if draining.is_some() && !shut => {
+                let first_due = draining.is_some_and(|d| Instant::now() >= d);
+                if served.load(std::sync::atomic::Ordering::Relaxed) || first_due {
+                    shut = true;
                     conn.as_mut().graceful_shutdown();
                 }
             }

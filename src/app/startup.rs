@@ -1,5 +1,7 @@
 //! Builds the listener and state, keeps the JWKS warm in the background, and serves until
-//! SIGTERM or Ctrl-C, letting requests in flight finish.
+//! SIGTERM or Ctrl-C; then drains: not ready at once, still serving for
+//! `server.shutdown_delay_ms`, then closed with requests in flight given
+//! `server.shutdown_timeout_ms` to finish. A second signal exits at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,7 +72,7 @@ impl Application {
         &self.state
     }
 
-    /// Serves HTTP and gRPC until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves HTTP and gRPC until `shutdown` resolves, then drains.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let refresher = tokio::spawn(self.state.clone().keep_jwks_warm());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -106,9 +108,25 @@ impl Application {
         let http = crate::app::listener::serve(self.listener, router(self.state.clone()), limits, stopped(stop_rx));
         let http = tokio::spawn(http);
         shutdown.await;
+        // Not ready from now on, still serving while load balancers catch up.
+        self.state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        let delay = Duration::from_millis(server.shutdown_delay_ms);
+        let grace = Duration::from_millis(server.shutdown_timeout_ms);
+        tracing::info!(
+            delay_ms = server.shutdown_delay_ms,
+            "shutting down: not ready; listeners close after the delay"
+        );
+        tokio::time::sleep(delay).await;
         let _ = stop_tx.send(true);
-        let (http_result, grpc_result) = (http.await, grpc.await);
+        let finished = tokio::time::timeout(grace, async { (http.await, grpc.await) }).await;
         refresher.abort();
+        let Ok((http_result, grpc_result)) = finished else {
+            tracing::warn!(
+                timeout_ms = server.shutdown_timeout_ms,
+                "requests still in flight at the shutdown timeout; exiting"
+            );
+            return Ok(());
+        };
         match (http_result, grpc_result) {
             (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
             (Ok(Err(e)), _) => Err(StartupError::Serve(e)),
@@ -117,8 +135,18 @@ impl Application {
         }
     }
 
+    /// Serves until SIGTERM or Ctrl-C, then drains; a second signal during the drain exits at
+    /// once (an operator who means it).
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(async {
+            shutdown_signal().await;
+            tokio::spawn(async {
+                shutdown_signal().await;
+                tracing::warn!("second shutdown signal: exiting without draining");
+                std::process::exit(1);
+            });
+        })
+        .await
     }
 }
 

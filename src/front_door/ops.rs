@@ -11,21 +11,18 @@ pub async fn healthz() -> Response {
     json_response(StatusCode::OK, r#"{"status":"ok"}"#.into())
 }
 
+/// Ready while the keys are usable and no shutdown has begun.
 pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
     let status = state.authorizer.verifier.jwks.status();
+    let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
+    let ready = status.usable && !draining;
     let body = serde_json::json!({
-        "ready": status.usable,
+        "ready": ready,
+        "draining": draining,
         "jwks": { "keys": status.keys, "fresh": status.fresh, "age_seconds": status.age_ms.map(|ms| ms / 1000) },
     })
     .to_string();
-    json_response(
-        if status.usable {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        body,
-    )
+    json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

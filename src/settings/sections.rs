@@ -33,6 +33,11 @@ pub struct ServerSettings {
     /// `max_body_bytes`.
     pub max_header_bytes: usize,
     pub log_format: LogFormat,
+    /// After SIGTERM, `/readyz` fails at once while both listeners keep serving this long, so
+    /// that load balancers and Kubernetes endpoints stop sending before the listeners close.
+    pub shutdown_delay_ms: u64,
+    /// Then the listeners close and requests in flight have this long to finish.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +52,10 @@ impl Default for ServerSettings {
             header_read_timeout_ms: 10_000,
             max_header_bytes: 64 * 1024,
             log_format: LogFormat::Json,
+            // Kubernetes' default grace period is 30 s: 5 s for endpoints to drop the pod, 20 s
+            // for requests in flight, 5 s to spare.
+            shutdown_delay_ms: 5_000,
+            shutdown_timeout_ms: 20_000,
         }
     }
 }

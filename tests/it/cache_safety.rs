@@ -40,6 +40,7 @@ async fn start(s: Settings, clock: ManualClock) -> Running {
     let mut s = s;
     s.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     s.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    s.server.shutdown_delay_ms = 0;
     let app = Application::build_with_clock(Config::compile(s).expect("config"), Arc::new(clock))
         .await
         .expect("build");

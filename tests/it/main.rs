@@ -15,6 +15,7 @@ mod core_backed;
 mod dev_gateway;
 mod dev_mode;
 mod docs;
+mod drain;
 mod faults;
 mod front_doors;
 mod gateways;

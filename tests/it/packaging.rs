@@ -520,6 +520,34 @@ fn values_schema_rejects_bad_values() {
 }
 
 #[test]
+fn the_grace_period_covers_the_drain() {
+    // The defaults fit: 30 s for 5 s of delay and 20 s for requests in flight.
+    let rendered = render(&json!({}));
+    let spec = &find(&rendered, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+    let config = find(&rendered, "ConfigMap")["data"]["config.toml"]
+        .as_str()
+        .expect("config.toml")
+        .to_owned();
+    assert!(
+        config.contains("shutdown_delay_ms = 5000") && config.contains("shutdown_timeout_ms = 20000"),
+        "{config}"
+    );
+    // A grace period shorter than the drain is refused when the chart renders.
+    let short = json!({ "terminationGracePeriodSeconds": 10 });
+    let out = chart(&["render", CHART, &short.to_string(), KUBE_VERSION]);
+    assert_eq!(out["ok"], false, "a 10 s grace period for a 25 s drain must be refused");
+    assert!(
+        out["error"].as_str().unwrap_or_default().contains("terminationGracePeriodSeconds"),
+        "{out}"
+    );
+    // Shorter drains fit shorter grace periods.
+    render(
+        &json!({ "terminationGracePeriodSeconds": 10, "config": { "server": { "shutdown_delay_ms": 2000, "shutdown_timeout_ms": 8000 } } }),
+    );
+}
+
+#[test]
 fn kubernetes_validate_rejects_a_broken_manifest() {
     // The manifest check can fail: a Deployment with a string replica count and an unknown field.
     for broken in [

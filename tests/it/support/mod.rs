@@ -32,6 +32,8 @@ impl Service {
     pub async fn start(mut settings: Settings) -> Self {
         settings.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        // `stop` means now: a test that stops the service is not a pod leaving a load balancer.
+        settings.server.shutdown_delay_ms = 0;
         let app = Application::build(Config::compile(settings).expect("config"))
             .await
             .expect("build app");
