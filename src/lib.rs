@@ -52,4 +52,5 @@ pub mod request;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod trace_context;
 pub mod verification;

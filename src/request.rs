@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 pub use crate::labels::FrontDoor;
+pub use crate::trace_context::TraceContext;
 
 /// How the token came in, and so how a new one goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,6 +20,9 @@ pub enum TransferMethod {
 /// `method-override`, Spring's `HiddenHttpMethodFilter` setups, Symfony, Rails Rack) to serve
 /// the request as another method.
 pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Longer request ids are not logged as sent (Envoy's are 36 characters, API Gateway's 36).
+pub const MAX_REQUEST_ID: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct AuthRequest<'a> {
@@ -37,6 +41,11 @@ pub struct AuthRequest<'a> {
     /// The request carries `Access-Control-Request-Method`: with `OPTIONS`, a CORS preflight,
     /// which is never refused for lack of a session.
     pub preflight: bool,
+    /// The id the proxy gave the request (`x-request-id`, API Gateway's `requestId`), for the
+    /// decision log; one is made up when there is none.
+    pub request_id: Option<Cow<'a, str>>,
+    /// The caller's trace context, for the decision log.
+    pub trace: Option<TraceContext<'a>>,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -54,8 +63,30 @@ impl<'a> AuthRequest<'a> {
         self.preflight && self.method == "OPTIONS" && self.method_overrides.is_empty()
     }
 
+    /// A request id as a proxy sent it, if it is one worth logging: 1 to 128 visible ASCII
+    /// characters (anything else is replaced by a made-up id, never logged as sent).
+    pub fn request_id_from(value: &str) -> Option<&str> {
+        let ok = (1..=MAX_REQUEST_ID).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+        ok.then_some(value)
+    }
+
     /// The request's method and every method a backend may read it as.
     pub fn methods(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.method.as_ref()).chain(self.method_overrides.iter().map(|m| m.as_ref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_logged_as_sent_only_when_plain() {
+        assert_eq!(AuthRequest::request_id_from("0f3c-11e6"), Some("0f3c-11e6"));
+        let longest = "a".repeat(MAX_REQUEST_ID);
+        assert!(AuthRequest::request_id_from(&longest).is_some());
+        for bad in ["", "a b", "tab\there", "line\nbreak", "é", &"a".repeat(MAX_REQUEST_ID + 1)] {
+            assert_eq!(AuthRequest::request_id_from(bad), None, "{bad:?}");
+        }
     }
 }

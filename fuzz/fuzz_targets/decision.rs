@@ -61,6 +61,8 @@ fuzz_target!(|data: &[u8]| {
         has_rid: raw.header("rid").is_some(),
         method_overrides: raw.all("x-http-method-override").into_iter().map(Cow::Borrowed).collect(),
         preflight: raw.header("access-control-request-method").is_some(),
+        request_id: None,
+        trace: None,
     };
     let decision = f.runtime.block_on(state.authorizer.decide(&direct));
     check(&decision, state, origin);

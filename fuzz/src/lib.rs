@@ -109,6 +109,8 @@ pub fn fixture() -> &'static Fixture {
             has_rid: false,
             method_overrides: Vec::new(),
             preflight: false,
+            request_id: None,
+            trace: None,
         };
         let decision = fixture.runtime.block_on(fixture.state(None).authorizer.decide(&request));
         assert!(

@@ -4,7 +4,9 @@
 //!
 //! canonical target -> route -> credentials -> verification -> session -> policy -> effects
 
+use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::canonical_target;
@@ -16,7 +18,7 @@ use crate::effects::{self, CookieAttributes, TokenEffects};
 use crate::labels::FrontDoor;
 use crate::observe::metrics::Metrics;
 use crate::policy::{Policy, Route};
-use crate::request::{AuthRequest, TransferMethod};
+use crate::request::{AuthRequest, TraceContext, TransferMethod};
 use crate::session::{CoreSessions, Established, Refusal, SessionInfo};
 use crate::settings::{AntiCsrfMode, SessionRequirement, Settings};
 use crate::verification::{Lookup, Presented, Verifier};
@@ -24,6 +26,14 @@ use crate::verification::{Lookup, Presented, Verifier};
 /// What the client is told about a target whose readings fall under different routes; the log
 /// line names them.
 pub const AMBIGUOUS_TARGET: &str = "ambiguous request target: backends may route this path as a different one, so it is not judged";
+
+/// What a decision is logged with, besides its outcome.
+struct Seen<'a> {
+    front_door: FrontDoor,
+    method: &'a str,
+    request_id: Option<&'a str>,
+    trace: Option<TraceContext<'a>>,
+}
 
 /// What the SDK answers a required route without a session.
 const NO_SESSION: &str =
@@ -37,6 +47,40 @@ pub struct Authorizer {
     cookies: CookieAttributes,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Ids for requests that came without one: a per-process random prefix and a counter.
+    id_prefix: String,
+    next_id: AtomicU64,
+}
+
+/// The request id a decision is logged under: the one the proxy sent, or one made up here
+/// (written only when the line is, so a request without one costs no allocation).
+enum RequestId<'a> {
+    Given(&'a str),
+    Made(&'a str, u64),
+}
+
+impl fmt::Display for RequestId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Given(id) => f.write_str(id),
+            RequestId::Made(prefix, n) => write!(f, "{prefix}-{n:x}"),
+        }
+    }
+}
+
+/// A random prefix, so that made-up ids of different processes do not collide.
+fn id_prefix() -> String {
+    let mut bytes = [0u8; 6];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // No randomness: the start time still tells processes apart.
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            .to_be_bytes()[2..]
+            .try_into()
+            .unwrap_or_default();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Authorizer {
@@ -57,6 +101,8 @@ impl Authorizer {
             cookies: CookieAttributes::from_settings(st),
             clock,
             metrics,
+            id_prefix: id_prefix(),
+            next_id: AtomicU64::new(1),
         }
     }
 
@@ -70,7 +116,13 @@ impl Authorizer {
             Ok(route) => (self.decide_on_route(req, route).await, Some(route)),
             Err(refused) => (refused, None),
         };
-        self.record(req.front_door, &req.method, route.map(|r| r.pattern.as_str()), &decision, started);
+        let seen = Seen {
+            front_door: req.front_door,
+            method: &req.method,
+            request_id: req.request_id.as_deref(),
+            trace: req.trace,
+        };
+        self.record(&seen, route.map(|r| r.pattern.as_str()), &decision, started);
         decision
     }
 
@@ -78,7 +130,13 @@ impl Authorizer {
     /// and logged like one.
     pub fn refuse(&self, front_door: FrontDoor, method: &str, message: String, reason: String) -> Decision {
         let decision = Decision::BadRequest { message, reason };
-        self.record(front_door, method, None, &decision, Instant::now());
+        let seen = Seen {
+            front_door,
+            method,
+            request_id: None,
+            trace: None,
+        };
+        self.record(&seen, None, &decision, Instant::now());
         decision
     }
 
@@ -100,18 +158,25 @@ impl Authorizer {
         })
     }
 
-    fn record(&self, front_door: FrontDoor, method: &str, route: Option<&str>, decision: &Decision, started: Instant) {
+    fn record(&self, seen: &Seen<'_>, route: Option<&str>, decision: &Decision, started: Instant) {
         let elapsed = started.elapsed();
-        self.metrics.observe_decision(front_door, decision.outcome(), elapsed);
+        self.metrics.observe_decision(seen.front_door, decision.outcome(), elapsed);
+        let request_id = match seen.request_id {
+            Some(id) => RequestId::Given(id),
+            None => RequestId::Made(&self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)),
+        };
         tracing::info!(
             target: "decision",
-            front_door = front_door.as_str(),
+            front_door = seen.front_door.as_str(),
             outcome = decision.outcome().as_str(),
             user_id = decision.user_id(),
-            method = method,
+            method = seen.method,
             route = route.unwrap_or(""),
             reason = decision.reason(),
             latency_us = elapsed.as_micros() as u64,
+            request_id = %request_id,
+            trace_id = seen.trace.map_or("", |t| t.trace_id),
+            span_id = seen.trace.map_or("", |t| t.span_id),
         );
     }
 
@@ -308,6 +373,8 @@ mod tests {
             has_rid: false,
             method_overrides: Vec::new(),
             preflight: false,
+            request_id: None,
+            trace: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::decision::Decision;
 use crate::front_door::denial::{cors_on_denial, denial};
 use crate::front_door::http_proxy::cookies_joined_by_envoy;
 use crate::front_door::identity;
-use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS};
+use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS, TraceContext};
 use crate::state::AppState;
 
 /// gRPC status codes used in `CheckResponse.status`.
@@ -218,6 +218,16 @@ impl Authorization for CheckService {
                 .map(|v| Cow::Borrowed(v.trim()))
                 .collect(),
             preflight: headers.first("access-control-request-method").is_some(),
+            // Envoy sets `x-request-id` on every request it routes.
+            request_id: headers
+                .first("x-request-id")
+                .and_then(AuthRequest::request_id_from)
+                .map(Cow::Borrowed),
+            trace: headers
+                .first("traceparent")
+                .and_then(TraceContext::from_traceparent)
+                .or_else(|| headers.first("b3").and_then(TraceContext::from_b3))
+                .or_else(|| TraceContext::from_b3_pair(headers.first("x-b3-traceid")?, headers.first("x-b3-spanid")?)),
         };
         let decision = self.state.authorizer.decide(&auth).await;
         check_response(&decision, &self.state, origin).map(tonic::Response::new)

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName};
 use crate::decision::Decision;
 use crate::front_door::denial::{cors_on_denial, denial};
 use crate::front_door::identity;
-use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS};
+use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS, TraceContext};
 use crate::settings::Settings;
 
 /// NGINX drops an auth subrequest's body; this header carries it to `error_page`.
@@ -37,6 +37,11 @@ pub fn request_from_headers<'a>(
     use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, COOKIE};
     const ANTI_CSRF: HeaderName = HeaderName::from_static("anti-csrf");
     const RID: HeaderName = HeaderName::from_static("rid");
+    const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    const B3: HeaderName = HeaderName::from_static("b3");
+    const B3_TRACE: HeaderName = HeaderName::from_static("x-b3-traceid");
+    const B3_SPAN: HeaderName = HeaderName::from_static("x-b3-spanid");
     const METHOD_OVERRIDES: [HeaderName; 3] = [
         HeaderName::from_static(METHOD_OVERRIDE_HEADERS[0]),
         HeaderName::from_static(METHOD_OVERRIDE_HEADERS[1]),
@@ -49,6 +54,7 @@ pub fn request_from_headers<'a>(
     let (mut has_rid, mut preflight) = (false, false);
     let mut cookies = Vec::new();
     let mut method_overrides = Vec::new();
+    let (mut request_id, mut traceparent, mut b3, mut b3_trace, mut b3_span) = (None, None, None, None, None);
     for (name, value) in headers {
         if *name == COOKIE {
             cookies.extend(value.to_str().ok().map(Cow::Borrowed));
@@ -63,8 +69,23 @@ pub fn request_from_headers<'a>(
         } else if METHOD_OVERRIDES.contains(name) {
             // A value that is not text is still a reading the backend may make: keep it lossily.
             method_overrides.push(String::from_utf8_lossy(value.as_bytes()).trim().to_owned().into());
+        } else if *name == REQUEST_ID {
+            request_id.get_or_insert(value.to_str().ok());
+        } else if *name == TRACEPARENT {
+            traceparent.get_or_insert(value.to_str().ok());
+        } else if *name == B3 {
+            b3.get_or_insert(value.to_str().ok());
+        } else if *name == B3_TRACE {
+            b3_trace.get_or_insert(value.to_str().ok());
+        } else if *name == B3_SPAN {
+            b3_span.get_or_insert(value.to_str().ok());
         }
     }
+    let trace = traceparent
+        .flatten()
+        .and_then(TraceContext::from_traceparent)
+        .or_else(|| b3.flatten().and_then(TraceContext::from_b3))
+        .or_else(|| TraceContext::from_b3_pair(b3_trace.flatten()?, b3_span.flatten()?));
     let mut cookie = AuthRequest::join_cookies(cookies);
     if front_door == FrontDoor::EnvoyHttp {
         cookie = cookie.map(cookies_joined_by_envoy);
@@ -79,6 +100,8 @@ pub fn request_from_headers<'a>(
         has_rid,
         method_overrides,
         preflight,
+        request_id: request_id.flatten().and_then(AuthRequest::request_id_from).map(Cow::Borrowed),
+        trace,
     }
 }
 

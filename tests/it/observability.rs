@@ -4,13 +4,16 @@
 
 use crate::support;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use session_authorizer::dev::MintOptions;
 use support::{Process, StubCore, rest_event, role_token};
 
 const API_KEY: &str = "core-api-key-never-logged-7f3a";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SPAN_ID: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decision_logs_and_metrics() {
@@ -62,6 +65,8 @@ check_database = true
         .header("x-original-method", "GET")
         .header("x-original-uri", "/items/2")
         .header("authorization", format!("Bearer {valid}"))
+        .header("x-request-id", "req-forward-1")
+        .header("traceparent", format!("00-{TRACE_ID}-{SPAN_ID}-01"))
         .send()
         .await
         .expect("forward-auth");
@@ -69,10 +74,26 @@ check_database = true
     let envoy = client
         .get(proc.url("/ext-authz/items/3"))
         .header("cookie", format!("sAccessToken={expired}"))
+        .header("x-request-id", "req-envoy-1")
+        .header("x-b3-traceid", TRACE_ID)
+        .header("x-b3-spanid", SPAN_ID)
         .send()
         .await
         .expect("ext-authz");
     assert_eq!(envoy.status(), 401);
+
+    let check = support::grpc_check(
+        proc.grpc,
+        "GET",
+        "/items/4",
+        &[
+            ("authorization", format!("Bearer {valid}")),
+            ("x-request-id", "req-grpc-1".into()),
+            ("traceparent", format!("00-{TRACE_ID}-{SPAN_ID}-01")),
+        ],
+    )
+    .await;
+    assert_eq!(check.status.map(|s| s.code), Some(0), "gRPC Check allowed");
 
     // Logs: collected from the process's stderr.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -82,7 +103,7 @@ check_database = true
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["target"] == "decision")
         .collect();
-    assert_eq!(decisions.len(), 7, "one line per decision:\n{}", log.join("\n"));
+    assert_eq!(decisions.len(), 8, "one line per decision:\n{}", log.join("\n"));
     for d in &decisions {
         for field in [
             "front_door",
@@ -94,6 +115,9 @@ check_database = true
             "method",
             "timestamp",
             "level",
+            "request_id",
+            "trace_id",
+            "span_id",
         ] {
             assert!(d.get(field).is_some(), "decision line without `{field}`: {d}");
         }
@@ -105,6 +129,33 @@ check_database = true
     assert!(outcome("lambda_request", "invalid_claims"));
     assert!(outcome("forward_auth", "allow"));
     assert!(outcome("envoy_http", "try_refresh"));
+    // The proxy's request id and the caller's trace ids (W3C or B3); a made-up id otherwise,
+    // different for every request.
+    let forward = decisions
+        .iter()
+        .find(|d| d["front_door"] == "forward_auth")
+        .expect("forward-auth line");
+    assert_eq!(
+        (&forward["request_id"], &forward["trace_id"], &forward["span_id"]),
+        (&json!("req-forward-1"), &json!(TRACE_ID), &json!(SPAN_ID))
+    );
+    let grpc_line = decisions.iter().find(|d| d["front_door"] == "envoy_grpc").expect("gRPC line");
+    assert_eq!(
+        (&grpc_line["request_id"], &grpc_line["trace_id"]),
+        (&json!("req-grpc-1"), &json!(TRACE_ID))
+    );
+    let envoy_line = decisions.iter().find(|d| d["front_door"] == "envoy_http").expect("ext-authz line");
+    assert_eq!(
+        (&envoy_line["request_id"], &envoy_line["trace_id"]),
+        (&json!("req-envoy-1"), &json!(TRACE_ID))
+    );
+    let made: BTreeSet<&str> = decisions
+        .iter()
+        .filter(|d| d["front_door"] == "lambda_request")
+        .map(|d| d["request_id"].as_str().expect("request_id"))
+        .collect();
+    assert_eq!(made.len(), 5, "a different id for each request: {made:?}");
+    assert!(made.iter().all(|id| id.len() > 12 && !id.contains(' ')), "{made:?}");
     let allow = decisions.iter().find(|d| d["outcome"] == "allow").expect("an allow line");
     assert_eq!(allow["user_id"], "user-1");
     assert!(allow["latency_us"].as_u64().is_some());

@@ -35,6 +35,8 @@ struct HttpContext<'a> {
 struct RequestContext<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed")]
     api_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    request_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     http: Option<HttpContext<'a>>,
 }
@@ -90,6 +92,12 @@ pub struct Decoded<'a> {
 }
 
 impl<'a> RawEvent<'a> {
+    /// API Gateway's and AppSync's `requestContext.requestId`, when it is one worth logging.
+    fn request_id(&self) -> Option<Cow<'a, str>> {
+        let id = self.request_context.as_ref()?.request_id.clone()?;
+        AuthRequest::request_id_from(&id).is_some().then_some(id)
+    }
+
     /// Case-insensitive header lookup (`WANTED[i]`): `headers` first, then `multiValueHeaders`.
     fn header(&self, i: usize) -> Option<Cow<'a, str>> {
         if let Some(v) = self.headers.get(i) {
@@ -215,7 +223,8 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
                 kind: "TOKEN",
                 field: "methodArn verb and path",
             })?;
-            let request = token_request(FrontDoor::LambdaToken, token, verb.to_owned(), path);
+            let mut request = token_request(FrontDoor::LambdaToken, token, verb.to_owned(), path);
+            request.request_id = ev.request_id();
             Ok(Decoded {
                 request,
                 reply: Reply::Policy {
@@ -227,10 +236,14 @@ pub fn decode<'a>(body: &'a [u8], settings: &LambdaSettings) -> Result<Decoded<'
         None => {
             let api_id = ev.request_context.as_ref().and_then(|c| c.api_id.as_ref());
             match (&ev.authorization_token, api_id) {
-                (Some(token), Some(_)) => Ok(Decoded {
-                    request: token_request(FrontDoor::AppSync, token.clone(), "POST".into(), "/graphql".into()),
-                    reply: Reply::AppSync,
-                }),
+                (Some(token), Some(_)) => {
+                    let mut request = token_request(FrontDoor::AppSync, token.clone(), "POST".into(), "/graphql".into());
+                    request.request_id = ev.request_id();
+                    Ok(Decoded {
+                        request,
+                        reply: Reply::AppSync,
+                    })
+                }
                 _ => Err(EventError::Unrecognised),
             }
         }
@@ -249,6 +262,8 @@ fn http_like<'a>(ev: &RawEvent<'a>, front_door: FrontDoor, method: Cow<'a, str>,
         method_overrides: METHOD_OVERRIDES.filter_map(|i| ev.header(i)).collect(),
         // API Gateway answers CORS preflights itself; the SDK's handler has no such case.
         preflight: false,
+        request_id: ev.request_id(),
+        trace: None,
     }
 }
 
@@ -269,6 +284,8 @@ fn token_request<'a>(front_door: FrontDoor, token: Cow<'a, str>, method: String,
         has_rid: false,
         method_overrides: Vec::new(),
         preflight: false,
+        request_id: None,
+        trace: None,
     }
 }
 
@@ -278,6 +295,24 @@ mod tests {
 
     fn settings() -> LambdaSettings {
         LambdaSettings::default()
+    }
+
+    #[test]
+    fn the_request_id_comes_from_the_request_context() {
+        let rest = br#"{"type":"REQUEST","methodArn":"arn:aws:execute-api:r:a:api/prod/GET/x","path":"/x","httpMethod":"GET","requestContext":{"requestId":"c6af9ac6-7b61-11e6-9a41-93e8deadbeef"}}"#;
+        let d = decode(rest, &settings()).expect("rest");
+        assert_eq!(d.request.request_id.as_deref(), Some("c6af9ac6-7b61-11e6-9a41-93e8deadbeef"));
+        let spaced = br#"{"type":"REQUEST","methodArn":"arn:aws:execute-api:r:a:api/prod/GET/x","path":"/x","httpMethod":"GET","requestContext":{"requestId":"a b"}}"#;
+        assert_eq!(
+            decode(spaced, &settings()).expect("rest").request.request_id,
+            None,
+            "not logged as sent"
+        );
+        let appsync = br#"{"authorizationToken":"t","requestContext":{"apiId":"x","requestId":"r-1"}}"#;
+        assert_eq!(
+            decode(appsync, &settings()).expect("appsync").request.request_id.as_deref(),
+            Some("r-1")
+        );
     }
 
     #[test]

@@ -274,6 +274,7 @@ pub async fn metrics_text(addr: SocketAddr) -> String {
 pub struct Process {
     pub child: Child,
     pub http: SocketAddr,
+    pub grpc: SocketAddr,
     pub dir: PathBuf,
     log: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -312,7 +313,13 @@ impl Process {
                 }
             }
         });
-        Self { child, http, dir, log }
+        Self {
+            child,
+            http,
+            grpc,
+            dir,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
