@@ -36,6 +36,20 @@ impl<'a> TraceContext<'a> {
         let mut parts = value.trim().split('-');
         Self::from_b3_pair(parts.next()?, parts.next()?)
     }
+
+    /// The context of a request's headers: `traceparent`, else `b3`, else `x-b3-traceid` with
+    /// `x-b3-spanid`; a malformed one falls through to the next.
+    pub fn from_headers(
+        traceparent: Option<&'a str>,
+        b3: Option<&'a str>,
+        b3_trace_id: Option<&'a str>,
+        b3_span_id: Option<&'a str>,
+    ) -> Option<Self> {
+        traceparent
+            .and_then(Self::from_traceparent)
+            .or_else(|| b3.and_then(Self::from_b3))
+            .or_else(|| Self::from_b3_pair(b3_trace_id?, b3_span_id?))
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +104,17 @@ mod tests {
             })
         );
         assert_eq!(TraceContext::from_b3("0"), None, "a sampling decision alone");
+    }
+
+    #[test]
+    fn traceparent_first_then_b3_and_a_bad_one_falls_through() {
+        let w3c = format!("00-{TRACE}-{SPAN}-01");
+        let other = "1111111111111111";
+        let b3 = format!("{TRACE}-{other}");
+        let ctx = |tp, b3, t, s| TraceContext::from_headers(tp, b3, t, s).map(|c| c.span_id);
+        assert_eq!(ctx(Some(&w3c), Some(&b3), None, None), Some(SPAN));
+        assert_eq!(ctx(Some("garbage"), Some(&b3), None, None), Some(other));
+        assert_eq!(ctx(None, Some("0"), Some(TRACE), Some(other)), Some(other));
+        assert_eq!(ctx(None, None, Some(TRACE), None), None);
     }
 }

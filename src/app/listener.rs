@@ -56,6 +56,14 @@ pub async fn serve(
     let (open_tx, open_rx) = watch::channel(());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
+    let spawn = |tcp: TcpStream| {
+        let _ = tcp.set_nodelay(true);
+        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(tcp, router, limits, stop).await;
+            drop(open);
+        });
+    };
     loop {
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -67,22 +75,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = tcp.set_nodelay(true);
-        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
-        tokio::spawn(async move {
-            serve_connection(tcp, router, limits, stop).await;
-            drop(open);
-        });
+        spawn(tcp);
     }
     let _ = stop_tx.send(true);
     // A zero timeout polls `accept` once: only what is already waiting.
     while let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-        let _ = tcp.set_nodelay(true);
-        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
-        tokio::spawn(async move {
-            serve_connection(tcp, router, limits, stop).await;
-            drop(open);
-        });
+        spawn(tcp);
     }
     drop(listener);
     drop(open_rx);

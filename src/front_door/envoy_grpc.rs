@@ -223,11 +223,12 @@ impl Authorization for CheckService {
                 .first("x-request-id")
                 .and_then(AuthRequest::request_id_from)
                 .map(Cow::Borrowed),
-            trace: headers
-                .first("traceparent")
-                .and_then(TraceContext::from_traceparent)
-                .or_else(|| headers.first("b3").and_then(TraceContext::from_b3))
-                .or_else(|| TraceContext::from_b3_pair(headers.first("x-b3-traceid")?, headers.first("x-b3-spanid")?)),
+            trace: TraceContext::from_headers(
+                headers.first("traceparent"),
+                headers.first("b3"),
+                headers.first("x-b3-traceid"),
+                headers.first("x-b3-spanid"),
+            ),
         };
         let decision = self.state.authorizer.decide(&auth).await;
         check_response(&decision, &self.state, origin).map(tonic::Response::new)

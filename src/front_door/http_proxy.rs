@@ -81,11 +81,7 @@ pub fn request_from_headers<'a>(
             b3_span.get_or_insert(value.to_str().ok());
         }
     }
-    let trace = traceparent
-        .flatten()
-        .and_then(TraceContext::from_traceparent)
-        .or_else(|| b3.flatten().and_then(TraceContext::from_b3))
-        .or_else(|| TraceContext::from_b3_pair(b3_trace.flatten()?, b3_span.flatten()?));
+    let trace = TraceContext::from_headers(traceparent.flatten(), b3.flatten(), b3_trace.flatten(), b3_span.flatten());
     let mut cookie = AuthRequest::join_cookies(cookies);
     if front_door == FrontDoor::EnvoyHttp {
         cookie = cookie.map(cookies_joined_by_envoy);
