@@ -63,7 +63,7 @@ fn benches(c: &mut Criterion) {
     rt.block_on(async {
         let d = lambda::decode(&body, &lambda_settings).expect("decode");
         assert_eq!(
-            state.authorizer.decide(&d.request).await.outcome(),
+            state.live().authorizer.decide(&d.request).await.outcome(),
             session_authorizer::labels::Outcome::Allow
         );
     });
@@ -76,7 +76,8 @@ fn benches(c: &mut Criterion) {
     });
     let decoded = lambda::decode(&body, &lambda_settings).expect("decode");
     c.bench_function("decide on a cached session", |b| {
-        b.to_async(&rt).iter(|| state.authorizer.decide(&decoded.request))
+        let live = state.live();
+        b.to_async(&rt).iter(|| live.authorizer.decide(&decoded.request))
     });
     c.bench_function("parse and structure-check a token", |b| {
         b.iter(|| ParsedToken::parse(&token).map(|t| t.version))
@@ -93,7 +94,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("claim evaluation (email verified, from the payload)", |b| {
         b.iter(|| validate(&email, &payload, 1_795_478_400_000).map(|e| e.is_none()))
     });
-    let decision = rt.block_on(state.authorizer.decide(&decoded.request));
+    let decision = rt.block_on(state.live().authorizer.decide(&decoded.request));
     c.bench_function("response rendering (Allow policy for a REST event)", |b| {
         b.iter(|| lambda::render(&decision, &decoded.reply, &lambda_settings, 1_795_478_400_000).map(|s| s.len()))
     });
@@ -105,6 +106,7 @@ fn benches(c: &mut Criterion) {
     )
     .expect("settings");
     let policy = AppState::new(routed, Arc::new(SystemClock)).expect("state");
+    let policy = policy.live();
     let policy = &policy.authorizer.policy;
     // The costliest path the readings are worked out for: every feature, repeated up to the limit.
     let worst = format!("/{}", "%252e%2e;a\\%252F/..//%3f/".repeat(MAX_READ_PATH_BYTES / 28 - 1));

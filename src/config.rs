@@ -20,6 +20,13 @@ impl Config {
         Self::compile(Settings::load(path, allow_missing)?).map_err(|e| e.located(Some(path)))
     }
 
+    /// Reads the text of the file at `path` (already read, so that a reload knows exactly what
+    /// it applied) under the environment overrides.
+    pub fn from_file_text(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let settings = Settings::from_toml_str(text).map_err(|e| e.located(Some(path)))?;
+        Self::compile(settings).map_err(|e| e.located(Some(path)))
+    }
+
     /// Reads TOML text under the environment overrides (tests and `dev`).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
         Self::compile(Settings::from_toml_str(text)?).map_err(|e| e.located(None))

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use session_authorizer::app::reload::ConfigSource;
 use session_authorizer::app::startup::Application;
 use session_authorizer::config::Config;
 use session_authorizer::front_door::lambda::runtime::{self, RuntimeApi};
@@ -113,15 +114,16 @@ fn check_config(path: &Path) -> ExitCode {
 }
 
 async fn serve(path: &Path) -> ExitCode {
-    let config = match Config::load(path, false) {
-        Ok(c) => c,
+    let source = ConfigSource::file(path);
+    let loaded = match source.load() {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    logging::init(config.settings.server.log_format);
-    let app = match Application::build(config).await {
+    logging::init(loaded.config.settings.server.log_format);
+    let app = match Application::build_reloading(source, loaded).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -147,12 +149,13 @@ mod dev_command {
     use std::process::ExitCode;
 
     use serde_json::json;
+    use session_authorizer::app::reload::ConfigSource;
     use session_authorizer::app::startup::Application;
     use session_authorizer::config::Config;
     use session_authorizer::dev::{Issuer, MintOptions};
     use session_authorizer::front_door::lambda;
     use session_authorizer::observe::logging;
-    use session_authorizer::settings::LogFormat;
+    use session_authorizer::settings::{CoreUrls, LogFormat, Settings};
 
     /// Routes of the dev server: `/admin/**` needs the `admin` role, so the printed Deny is real, and
     /// `/private/**` needs a session (as in `dev/config.toml`).
@@ -171,17 +174,6 @@ mod dev_command {
     /// headers and other settings are used, its core settings replaced by the issuer.
     pub async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config_file: Option<&Path>) -> ExitCode {
         logging::init(LogFormat::Text);
-        let loaded = match config_file {
-            Some(path) => Config::load(path, false),
-            None => Config::from_toml_str(DEV_CONFIG),
-        };
-        let mut config = match loaded {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         let issuer = match Issuer::new() {
             Ok(i) => i,
             Err(e) => {
@@ -196,22 +188,47 @@ mod dev_command {
                 return ExitCode::FAILURE;
             }
         };
-        // None of these feed the compiled route policy.
-        let settings = &mut config.settings;
-        settings.supertokens.connection_uri = match format!("http://{issuer_addr}").parse() {
+        let issuer_uri: CoreUrls = match format!("http://{issuer_addr}").parse() {
             Ok(uri) => uri,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        settings.supertokens.api_key = Default::default();
-        settings.server.http_listen = listen;
-        settings.server.grpc_listen = grpc_listen;
-        settings.server.log_format = LogFormat::Text;
-        // No load balancer to wait for: Ctrl-C stops at once.
-        settings.server.shutdown_delay_ms = 0;
-        let app = match Application::build(config).await {
+        // None of these feed the compiled route policy; a reload of the file applies them again.
+        let adjust = move |settings: &mut Settings| {
+            settings.supertokens.connection_uri = issuer_uri.clone();
+            settings.supertokens.api_key = Default::default();
+            settings.server.http_listen = listen;
+            settings.server.grpc_listen = grpc_listen;
+            settings.server.log_format = LogFormat::Text;
+            // No load balancer to wait for: Ctrl-C stops at once.
+            settings.server.shutdown_delay_ms = 0;
+        };
+        let built = match config_file {
+            Some(path) => {
+                let source = ConfigSource::file(path).adjusted(adjust);
+                match source.load() {
+                    Ok(loaded) => Application::build_reloading(source, loaded).await,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            None => {
+                let mut config = match Config::from_toml_str(DEV_CONFIG) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                adjust(&mut config.settings);
+                Application::build(config).await
+            }
+        };
+        let app = match built {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -15,7 +15,7 @@ use session_authorizer::front_door::{envoy_grpc, forwarded};
 use session_authorizer::settings::LambdaSettings;
 use session_authorizer_fuzz::{FUZZ_NOW_MS, RawRequest, SEED_USERS, fixture};
 
-fn check(decision: &Decision, state: &session_authorizer::state::AppState, origin: Option<&str>) {
+fn check(decision: &Decision, live: &session_authorizer::state::Live, origin: Option<&str>) {
     if let Decision::Allow { session, .. } = decision {
         assert!(
             SEED_USERS.contains(&session.user_id()),
@@ -24,10 +24,10 @@ fn check(decision: &Decision, state: &session_authorizer::state::AppState, origi
         );
     }
     for flavour in [HttpFlavour::Envoy, HttpFlavour::ForwardAuth] {
-        let r = http_proxy::render_http(decision, &state.settings, origin, flavour);
+        let r = http_proxy::render_http(decision, &live.settings, origin, flavour);
         assert!(matches!(r.status().as_u16(), 200 | 400 | 401 | 403 | 500));
     }
-    let _ = envoy_grpc::check_response(decision, state, origin);
+    let _ = envoy_grpc::check_response(decision, &live.settings, origin);
     let lambda = LambdaSettings::default();
     for reply in [
         Reply::Policy {
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let raw = RawRequest::parse(&text);
     let f = fixture();
-    let state = f.state(raw.header("x-fuzz-profile"));
+    let live = f.state(raw.header("x-fuzz-profile")).live();
     let origin = raw.header("origin");
     // As the Lambda and gRPC doors hand it over: any strings.
     let direct = AuthRequest {
@@ -64,8 +64,8 @@ fuzz_target!(|data: &[u8]| {
         request_id: None,
         trace: None,
     };
-    let decision = f.runtime.block_on(state.authorizer.decide(&direct));
-    check(&decision, state, origin);
+    let decision = f.runtime.block_on(live.authorizer.decide(&direct));
+    check(&decision, &live, origin);
     // As forward-auth receives it: only valid HTTP header names and values survive.
     let mut headers = http::HeaderMap::new();
     for (k, v) in &raw.headers {
@@ -73,12 +73,12 @@ fuzz_target!(|data: &[u8]| {
             headers.append(k, v);
         }
     }
-    let decision = match forwarded::original(&headers, &state.settings.forward_auth) {
+    let decision = match forwarded::original(&headers, &live.settings.forward_auth) {
         Ok((method, uri)) => {
             let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), uri, &headers);
-            f.runtime.block_on(state.authorizer.decide(&request))
+            f.runtime.block_on(live.authorizer.decide(&request))
         }
-        Err(e) => state.authorizer.refuse(FrontDoor::ForwardAuth, "GET", e.to_string(), e.to_string()),
+        Err(e) => live.authorizer.refuse(FrontDoor::ForwardAuth, "GET", e.to_string(), e.to_string()),
     };
-    check(&decision, state, origin);
+    check(&decision, &live, origin);
 });

@@ -112,7 +112,7 @@ pub fn fixture() -> &'static Fixture {
             request_id: None,
             trace: None,
         };
-        let decision = fixture.runtime.block_on(fixture.state(None).authorizer.decide(&request));
+        let decision = fixture.runtime.block_on(fixture.state(None).live().authorizer.decide(&request));
         assert!(
             matches!(decision, session_authorizer::decision::Decision::Allow { .. }),
             "the seed session is not allowed ({decision:?}): regenerate the seeds with the make-seeds example"

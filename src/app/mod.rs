@@ -1,4 +1,5 @@
 //! The running service: the listeners, startup and shutdown.
 
 pub mod listener;
+pub mod reload;
 pub mod startup;

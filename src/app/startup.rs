@@ -12,6 +12,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::app::listener::ConnectionLimits;
+use crate::app::reload::{ConfigSource, Loaded};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::front_door::router;
@@ -33,6 +34,8 @@ pub struct Application {
     grpc_listener: TcpListener,
     grpc_address: SocketAddr,
     state: AppState,
+    /// The file reloads read, and the bytes the running configuration came from.
+    reload: Option<(ConfigSource, Vec<u8>)>,
 }
 
 impl Application {
@@ -57,7 +60,17 @@ impl Application {
             grpc_listener,
             grpc_address,
             state,
+            reload: None,
         })
+    }
+
+    /// Builds from `loaded` and reloads from `source` while serving (SIGHUP, and changes of the
+    /// file when `server.config_watch_interval_ms` is not 0).
+    pub async fn build_reloading(source: ConfigSource, loaded: Loaded) -> Result<Self, StartupError> {
+        let Loaded { config, seen } = loaded;
+        let mut app = Self::build(config).await?;
+        app.reload = Some((source, seen));
+        Ok(app)
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -75,12 +88,16 @@ impl Application {
     /// Serves HTTP and gRPC until `shutdown` resolves, then drains.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let refresher = tokio::spawn(self.state.clone().keep_jwks_warm());
+        let reloader = self.reload.map(|(source, seen)| {
+            let interval = Duration::from_millis(self.state.server.config_watch_interval_ms);
+            tokio::spawn(crate::app::reload::watch(self.state.clone(), source, seen, interval))
+        });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         let (reflection_v1, reflection_v1alpha) = crate::front_door::envoy_grpc::reflection();
-        let server = &self.state.settings.server;
+        let server = &self.state.server;
         let grpc = tonic::transport::Server::builder()
             // The same limits as HTTP: one in-flight budget shared by both listeners (shed with
             // RESOURCE_EXHAUSTED, never queued), the request timeout (CANCELLED), the header list.
@@ -104,27 +121,29 @@ impl Application {
                 stopped(stop_rx.clone()),
             );
         let grpc = tokio::spawn(grpc);
-        let limits = ConnectionLimits::from_settings(&self.state.settings.server);
+        let limits = ConnectionLimits::from_settings(&self.state.server);
         let http = crate::app::listener::serve(self.listener, router(self.state.clone()), limits, stopped(stop_rx));
         let http = tokio::spawn(http);
         shutdown.await;
         // Not ready from now on, still serving while load balancers catch up.
         self.state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-        let delay = Duration::from_millis(server.shutdown_delay_ms);
-        let grace = Duration::from_millis(server.shutdown_timeout_ms);
-        tracing::info!(
-            delay_ms = server.shutdown_delay_ms,
-            "shutting down: not ready; listeners close after the delay"
-        );
+        // The timings of the configuration live now: a reload may have changed them.
+        let (delay_ms, timeout_ms) = {
+            let live = self.state.live();
+            (live.settings.server.shutdown_delay_ms, live.settings.server.shutdown_timeout_ms)
+        };
+        let delay = Duration::from_millis(delay_ms);
+        let grace = Duration::from_millis(timeout_ms);
+        tracing::info!(delay_ms, "shutting down: not ready; listeners close after the delay");
         tokio::time::sleep(delay).await;
         let _ = stop_tx.send(true);
         let finished = tokio::time::timeout(grace, async { (http.await, grpc.await) }).await;
         refresher.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         let Ok((http_result, grpc_result)) = finished else {
-            tracing::warn!(
-                timeout_ms = server.shutdown_timeout_ms,
-                "requests still in flight at the shutdown timeout; exiting"
-            );
+            tracing::warn!(timeout_ms, "requests still in flight at the shutdown timeout; exiting");
             return Ok(());
         };
         match (http_result, grpc_result) {

@@ -17,6 +17,7 @@ use crate::front_door::denial::{cors_on_denial, denial};
 use crate::front_door::http_proxy::cookies_joined_by_envoy;
 use crate::front_door::identity;
 use crate::request::{AuthRequest, FrontDoor, METHOD_OVERRIDE_HEADERS, TraceContext};
+use crate::settings::Settings;
 use crate::state::AppState;
 
 /// gRPC status codes used in `CheckResponse.status`.
@@ -33,7 +34,7 @@ pub struct CheckService {
 /// `with_request_body`) its body, so it is bounded by `max_header_bytes + max_body_bytes`
 /// (larger ones get `OUT_OF_RANGE` before any decoding work).
 pub fn service(state: AppState) -> AuthorizationServer<CheckService> {
-    let server = &state.settings.server;
+    let server = &state.server;
     let limit = server.max_header_bytes.saturating_add(server.max_body_bytes);
     AuthorizationServer::new(CheckService { state }).max_decoding_message_size(limit)
 }
@@ -109,8 +110,7 @@ fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOpti
     }
 }
 
-pub fn check_response(decision: &Decision, state: &AppState, origin: Option<&str>) -> Result<CheckResponse, tonic::Status> {
-    let settings = &state.settings;
+pub fn check_response(decision: &Decision, settings: &Settings, origin: Option<&str>) -> Result<CheckResponse, tonic::Status> {
     let response = match denial(decision) {
         None => {
             let upstream = identity::upstream(&settings.headers, decision);
@@ -230,8 +230,9 @@ impl Authorization for CheckService {
                 headers.first("x-b3-spanid"),
             ),
         };
-        let decision = self.state.authorizer.decide(&auth).await;
-        check_response(&decision, &self.state, origin).map(tonic::Response::new)
+        let live = self.state.live();
+        let decision = live.authorizer.decide(&auth).await;
+        check_response(&decision, &live.settings, origin).map(tonic::Response::new)
     }
 }
 

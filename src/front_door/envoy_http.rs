@@ -23,6 +23,7 @@ pub async fn handle(State(state): State<AppState>, request: axum::extract::Reque
     };
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let request = http_proxy::request_from_headers(FrontDoor::EnvoyHttp, Cow::Borrowed(method.as_str()), path, headers);
-    let decision = state.authorizer.decide(&request).await;
-    http_proxy::render_http(&decision, &state.settings, origin, HttpFlavour::Envoy)
+    let live = state.live();
+    let decision = live.authorizer.decide(&request).await;
+    http_proxy::render_http(&decision, &live.settings, origin, HttpFlavour::Envoy)
 }

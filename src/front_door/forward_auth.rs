@@ -16,17 +16,18 @@ use crate::state::AppState;
 pub async fn handle(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let headers = request.headers();
     let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
-    let decision = match original(headers, &state.settings.forward_auth) {
+    let live = state.live();
+    let decision = match original(headers, &live.settings.forward_auth) {
         Ok((method, target)) => {
             let request = http_proxy::request_from_headers(FrontDoor::ForwardAuth, method.into(), target, headers);
-            state.authorizer.decide(&request).await
+            live.authorizer.decide(&request).await
         }
-        Err(e) => state.authorizer.refuse(
+        Err(e) => live.authorizer.refuse(
             FrontDoor::ForwardAuth,
             request.method().as_str(),
             format!("bad forwarded request: {e}"),
             e.to_string(),
         ),
     };
-    http_proxy::render_http(&decision, &state.settings, origin, HttpFlavour::ForwardAuth)
+    http_proxy::render_http(&decision, &live.settings, origin, HttpFlavour::ForwardAuth)
 }

@@ -29,7 +29,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let server = &state.settings.server;
+    let server = &state.server;
     // One in-flight budget for every route (and the gRPC listener): `Router::layer` builds the
     // layer once per route, so a per-layer limit would multiply it by the number of routes.
     let limits = ServiceBuilder::new()
@@ -149,7 +149,7 @@ fn drain(mut rest: axum::body::BodyDataStream) {
 
 /// `POST /authorize`: the Lambda authorizer contract, with each refusal as its status code.
 async fn authorize(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let limit = state.settings.server.max_body_bytes;
+    let limit = state.server.max_body_bytes;
     let too_large = |close: bool| {
         let message = format!("request body is larger than {limit} bytes (server.max_body_bytes)");
         let mut r = json_response(StatusCode::PAYLOAD_TOO_LARGE, serde_json::json!({ "message": message }).to_string());

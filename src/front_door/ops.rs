@@ -13,7 +13,7 @@ pub async fn healthz() -> Response {
 
 /// Ready while the keys are usable and no shutdown has begun.
 pub async fn readyz(axum::extract::State(state): State<AppState>) -> Response {
-    let status = state.authorizer.verifier.jwks.status();
+    let status = state.live().authorizer.verifier.jwks.status();
     let draining = state.draining.load(std::sync::atomic::Ordering::Relaxed);
     let ready = status.usable && !draining;
     let body = serde_json::json!({

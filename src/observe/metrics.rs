@@ -17,6 +17,9 @@ pub struct Metrics {
     pub jwks_age: Gauge,
     cache: IntCounterVec,
     cache_entries: IntGauge,
+    config_reloads: IntCounterVec,
+    config_last_success: Gauge,
+    config_restart_required: IntGauge,
 }
 
 const NS: &str = "session_authorizer";
@@ -66,6 +69,30 @@ impl Metrics {
             &["event"],
         )?;
         let cache_entries = IntGauge::with_opts(Opts::new("session_cache_entries", "Verified sessions held").namespace(NS))?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new("config_reload_total", "Configuration reloads (SIGHUP or a changed file), by result").namespace(NS),
+            &["result"],
+        )?;
+        let config_last_success = Gauge::with_opts(
+            Opts::new(
+                "config_last_reload_success_timestamp_seconds",
+                "When the running configuration was loaded (Unix time): at start, then at each good reload",
+            )
+            .namespace(NS),
+        )?;
+        let config_restart_required = IntGauge::with_opts(
+            Opts::new(
+                "config_restart_required",
+                "1 when the loaded file changes settings that only a restart applies (listeners, limits, log format)",
+            )
+            .namespace(NS),
+        )?;
+        for result in ["ok", "error"] {
+            config_reloads.with_label_values(&[result]);
+        }
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_last_success.clone()))?;
+        registry.register(Box::new(config_restart_required.clone()))?;
         registry.register(Box::new(cache.clone()))?;
         registry.register(Box::new(cache_entries.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
@@ -95,7 +122,23 @@ impl Metrics {
             jwks_age,
             cache,
             cache_entries,
+            config_reloads,
+            config_last_success,
+            config_restart_required,
         })
+    }
+
+    /// A configuration went live (at start or by a reload) at `unix_seconds`.
+    pub fn config_loaded(&self, unix_seconds: f64) {
+        self.config_last_success.set(unix_seconds);
+    }
+
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+    }
+
+    pub fn set_restart_required(&self, required: bool) {
+        self.config_restart_required.set(i64::from(required));
     }
 
     pub fn observe_decision(&self, front_door: FrontDoor, outcome: Outcome, elapsed: Duration) {

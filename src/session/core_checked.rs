@@ -54,6 +54,10 @@ impl CoreSessions {
         }
     }
 
+    pub fn core_arc(&self) -> Arc<CoreClient> {
+        self.core.clone()
+    }
+
     pub fn core(&self) -> &CoreClient {
         &self.core
     }

@@ -38,6 +38,9 @@ pub struct ServerSettings {
     pub shutdown_delay_ms: u64,
     /// Then the listeners close and requests in flight have this long to finish.
     pub shutdown_timeout_ms: u64,
+    /// How often `serve` looks at the configuration file and reloads it when its content
+    /// changed (0: only on SIGHUP).
+    pub config_watch_interval_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -56,6 +59,7 @@ impl Default for ServerSettings {
             // for requests in flight, 5 s to spare.
             shutdown_delay_ms: 5_000,
             shutdown_timeout_ms: 20_000,
+            config_watch_interval_ms: 500,
         }
     }
 }
@@ -131,7 +135,7 @@ impl Default for LambdaSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
     /// Verified sessions kept in memory (0 disables the cache).

@@ -98,7 +98,7 @@ impl KeySet {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JwksPolicy {
     pub max_age_ms: u64,
     pub cooldown_ms: u64,
@@ -138,6 +138,12 @@ impl JwksCache {
             fetches: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Starts from the keys `other` holds (the same core's, after a reload changed how they are
+    /// fetched), with their age.
+    pub fn adopt_keys(&self, other: &JwksCache) {
+        self.keys.store(other.keys.load_full());
     }
 
     /// How many times the source was asked (for tests and metrics).

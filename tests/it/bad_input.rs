@@ -229,7 +229,7 @@ async fn by_default_every_event_a_gateway_can_send_is_read() {
     assert_eq!(r.status(), 413);
     assert_eq!(
         svc.state.body_budget.available_permits(),
-        svc.state.settings.server.max_buffered_body_bytes,
+        svc.state.server.max_buffered_body_bytes,
         "every body gave its share of the buffer budget back"
     );
 }

@@ -66,7 +66,7 @@ async fn decide(r: &Running, method: &str, path: &str, headers: &[(&str, String)
 }
 
 fn stats(r: &Running) -> (u64, u64, u64, u64) {
-    let s = &r.state.authorizer.verifier.cache.stats;
+    let s = &r.state.live().authorizer.verifier.cache.stats;
     (
         s.hits.load(Ordering::SeqCst),
         s.misses.load(Ordering::SeqCst),
@@ -141,10 +141,10 @@ async fn a_session_the_core_revokes_is_dropped() {
         .expect("mint");
     let c = ("cookie", format!("sAccessToken={t}"));
     assert_eq!(decide(&r, "GET", "/db/x", std::slice::from_ref(&c)).await, (200, "Allow".into()));
-    assert_eq!(r.state.authorizer.verifier.cache.entries(), 1);
+    assert_eq!(r.state.live().authorizer.verifier.cache.entries(), 1);
     core.issuer.revoke("rev");
     assert_eq!(decide(&r, "GET", "/db/x", std::slice::from_ref(&c)).await.0, 401);
-    assert_eq!(r.state.authorizer.verifier.cache.entries(), 0, "dropped from the cache");
+    assert_eq!(r.state.live().authorizer.verifier.cache.entries(), 0, "dropped from the cache");
     // The core is asked on every check_database request, cached or not.
     assert_eq!(core.faults.verify_requests.load(Ordering::SeqCst), 2);
 }

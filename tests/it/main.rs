@@ -27,4 +27,5 @@ mod layout;
 mod observability;
 mod packaging;
 mod real_app;
+mod reload;
 mod route_confusion;

@@ -520,6 +520,42 @@ fn values_schema_rejects_bad_values() {
 }
 
 #[test]
+fn a_config_change_is_reloaded_by_the_pods_not_rolled() {
+    let config_of = |values: &Value| {
+        let rendered = render(values);
+        let template = find(&rendered, "Deployment")["spec"]["template"].clone();
+        let config = find(&rendered, "ConfigMap")["data"]["config.toml"]
+            .as_str()
+            .expect("config.toml")
+            .to_owned();
+        (template, config)
+    };
+    let (before, _) = config_of(&json!({}));
+    let changed = json!({ "config": { "routes": [{ "path": "/admin/**", "session": "required" }] } });
+    let (after, config) = config_of(&changed);
+    assert!(config.contains("/admin/**"), "{config}");
+    assert_eq!(before, after, "the pod template must not change with the configuration");
+    assert!(!before["metadata"]["annotations"].to_string().contains("checksum/config"));
+    assert!(config.contains("config_watch_interval_ms = 500"), "{config}");
+    // Mounted as a directory: a subPath mount would never see the update.
+    let spec = &before["spec"];
+    let mounts = spec["containers"][0]["volumeMounts"].as_array().expect("mounts");
+    let mount = mounts
+        .iter()
+        .find(|m| m["mountPath"] == "/etc/session-authorizer")
+        .expect("config mount");
+    assert!(mount.get("subPath").is_none(), "{mount}");
+    // Asked for, the old behaviour: a new configuration rolls the pods.
+    let (rolled_before, _) = config_of(&json!({ "restartOnConfigChange": true }));
+    let mut rolled = changed.clone();
+    rolled["restartOnConfigChange"] = json!(true);
+    let (rolled_after, _) = config_of(&rolled);
+    let checksum = |t: &Value| t["metadata"]["annotations"]["checksum/config"].as_str().map(str::to_owned);
+    assert!(checksum(&rolled_before).is_some());
+    assert_ne!(checksum(&rolled_before), checksum(&rolled_after));
+}
+
+#[test]
 fn the_grace_period_covers_the_drain() {
     // The defaults fit: 30 s for 5 s of delay and 20 s for requests in flight.
     let rendered = render(&json!({}));

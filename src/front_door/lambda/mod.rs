@@ -50,9 +50,10 @@ pub enum Refusal {
 
 /// One authorizer invocation: the event in, the contract's response object (JSON text) out.
 pub async fn authorize(state: &AppState, event: &[u8]) -> Result<String, Refusal> {
-    let settings = &state.settings.lambda;
+    let live = state.live();
+    let settings = &live.settings.lambda;
     let decoded = decode(event, settings)?;
-    let decision = state.authorizer.decide(&decoded.request).await;
+    let decision = live.authorizer.decide(&decoded.request).await;
     // Only AppSync's answer depends on the time (its TTL).
     let now_ms = if decoded.reply == Reply::AppSync { state.clock.now_ms() } else { 0 };
     render(&decision, &decoded.reply, settings, now_ms)
