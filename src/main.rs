@@ -103,6 +103,13 @@ async fn lambda(config: &Path, must_exist: bool) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match Config::load(path, false) {
         Ok(config) => {
+            // The certificate files are part of the configuration: unreadable, not PEM, or a key
+            // that is not the certificate's would stop `serve`.
+            let tls = &config.settings.server.tls;
+            if let Err(e) = tls.enabled().then(|| session_authorizer::app::tls::prepare(tls)).transpose() {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
             println!("# {}: valid\n{}", path.display(), config.settings.to_redacted_toml());
             ExitCode::SUCCESS
         }

@@ -280,6 +280,9 @@ fn restart_only_changes(running: &ServerSettings, new: &ServerSettings) -> Vec<&
             "server.config_watch_interval_ms",
             running.config_watch_interval_ms == new.config_watch_interval_ms,
         ),
+        // The certificate files are read again at every reload; which files, and TLS on or off,
+        // are the listeners'.
+        ("server.tls", running.tls == new.tls),
     ];
     checks.into_iter().filter(|(_, same)| !same).map(|(key, _)| key).collect()
 }

@@ -2,17 +2,24 @@
 //! `axum::serve` leaves unset. A connection must show its first byte, and each HTTP/1 request
 //! head must arrive whole, within `server.header_read_timeout_ms` (slow-loris clients and idle
 //! keep-alive connections are closed); a request head over `server.max_header_bytes` gets 431.
+//! With `[server.tls]`, the TLS handshake must also finish within that time, and the protocol
+//! is the one ALPN agreed on.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+
+use crate::app::tls::TlsListeners;
 
 /// What every HTTP connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +57,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<TlsListeners>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     // Every connection task holds a receiver of `open`: all dropped means all connections ended.
@@ -58,9 +66,25 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let spawn = |tcp: TcpStream| {
         let _ = tcp.set_nodelay(true);
-        let (router, stop, open) = (router.clone(), stop_rx.clone(), open_rx.clone());
+        let (router, stop, open, tls) = (router.clone(), stop_rx.clone(), open_rx.clone(), tls.clone());
         tokio::spawn(async move {
-            serve_connection(tcp, router, limits, stop).await;
+            let deadline = Instant::now() + limits.header_read_timeout;
+            match tls {
+                None => {
+                    if let Some(protocol) = sniff(&tcp, deadline).await {
+                        serve_connection(tcp, protocol, router, limits, stop).await;
+                    }
+                }
+                Some(tls) => {
+                    if let Some(stream) = handshake(&tls.http(), tcp, deadline).await {
+                        let protocol = match stream.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => Protocol::Http2,
+                            _ => Protocol::Http1,
+                        };
+                        serve_connection(stream, protocol, router, limits, stop).await;
+                    }
+                }
+            }
             drop(open);
         });
     };
@@ -99,10 +123,56 @@ async fn accept_error(e: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimits, mut stop: watch::Receiver<bool>) {
-    let Some(protocol) = sniff(&tcp, Instant::now() + limits.header_read_timeout).await else {
-        return;
-    };
+/// The server side of a TLS handshake, within `deadline`; `None` when it failed (a client
+/// without an accepted certificate, among others) or took too long.
+pub async fn handshake(acceptor: &tokio_rustls::TlsAcceptor, tcp: TcpStream, deadline: Instant) -> Option<TlsStream<TcpStream>> {
+    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake refused");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The gRPC listener's connections over TLS, each handshake on its own task so that a slow
+/// client holds up no other; ends when `stop` turns true.
+pub fn tls_incoming(
+    listener: TcpListener,
+    tls: Arc<TlsListeners>,
+    handshake_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let tcp = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        accept_error(e).await;
+                        continue;
+                    }
+                },
+                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let (tx, acceptor) = (tx.clone(), tls.grpc());
+            tokio::spawn(async move {
+                if let Some(stream) = handshake(&acceptor, tcp, Instant::now() + handshake_timeout).await {
+                    let _ = tx.send(Ok(stream)).await;
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+async fn serve_connection<I>(io: I, protocol: Protocol, router: Router, limits: ConnectionLimits, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -126,7 +196,7 @@ async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimi
         seen.store(true, std::sync::atomic::Ordering::Relaxed);
         req
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     let mut draining: Option<Instant> = None;
     let mut shut = false;

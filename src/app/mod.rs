@@ -3,3 +3,4 @@
 pub mod listener;
 pub mod reload;
 pub mod startup;
+pub mod tls;

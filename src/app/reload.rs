@@ -1,12 +1,14 @@
-//! Reloads the configuration file while serving: on SIGHUP, and when the file's content changes
-//! (polled, so that an editor's rename, a `kubectl cp` or a Kubernetes ConfigMap update, which
-//! swaps a symlink to a new directory, are all seen the same way). A file that does not load is
-//! refused, counted and logged with the key at fault; the running configuration stays.
+//! Reloads the configuration file while serving: on SIGHUP, and when the content of the file, or
+//! of the TLS certificate files, changes (polled, so that an editor's rename, a `kubectl cp` or
+//! a Kubernetes ConfigMap or Secret update, which swaps a symlink to a new directory, are all
+//! seen the same way). A file that does not load is refused, counted and logged with the key at
+//! fault; the running configuration stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::tls::TlsListeners;
 use crate::config::Config;
 use crate::settings::{ConfigError, Settings};
 use crate::state::AppState;
@@ -79,32 +81,62 @@ impl Trigger {
     }
 }
 
-/// Reloads on SIGHUP and, when `interval` is not zero, when the file's content differs from
-/// `seen` (what the running configuration was read from). Runs until aborted.
-pub async fn watch(state: AppState, source: ConfigSource, seen: Vec<u8>, interval: Duration) {
-    let mut seen = Some(seen);
+/// The content of each watched file (`None`: unreadable), the configuration file first.
+type Snapshot = Vec<Option<Vec<u8>>>;
+
+/// Reloads on SIGHUP and, when `interval` is not zero, when a watched file's content differs
+/// from what the running configuration was read from (`applied`: the configuration file's
+/// bytes). Runs until aborted.
+pub async fn watch(state: AppState, tls: Option<Arc<TlsListeners>>, source: ConfigSource, applied: Vec<u8>, interval: Duration) {
+    let mut files = vec![source.path().to_path_buf()];
+    let server_tls = &state.server.tls;
+    files.extend(
+        [&server_tls.cert_file, &server_tls.key_file, &server_tls.client_ca_file]
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    let mut seen = snapshot(&files);
+    if let Some(config) = seen.first_mut() {
+        *config = Some(applied);
+    }
     let mut hangups = hangups();
     loop {
         let trigger = tokio::select! {
             () = next_hangup(&mut hangups) => Trigger::Signal,
-            () = changed(&source, &seen, interval) => Trigger::FileChanged,
+            () = changed(&files, &seen, interval) => Trigger::FileChanged,
         };
-        seen = reload(&state, &source, trigger).or(seen_now(&source));
+        // Taken before the files are read: a change made while reloading differs from it, and
+        // is applied at the next look. A refused content is not tried again until it changes.
+        seen = snapshot(&files);
+        reload(&state, tls.as_deref(), &source, trigger);
     }
 }
 
-/// Reads, checks and applies the file; returns the bytes applied.
-fn reload(state: &AppState, source: &ConfigSource, trigger: Trigger) -> Option<Vec<u8>> {
+fn snapshot(files: &[PathBuf]) -> Snapshot {
+    files.iter().map(|f| std::fs::read(f).ok()).collect()
+}
+
+/// Reads, checks and applies the file and, with TLS, the certificate files again (a renewed
+/// certificate keeps its path). Nothing is applied unless all load.
+fn reload(state: &AppState, tls: Option<&TlsListeners>, source: &ConfigSource, trigger: Trigger) {
+    let refused = |e: &dyn std::fmt::Display| {
+        state.metrics.config_reload(false);
+        tracing::error!(trigger = trigger.as_str(), error = %e, "configuration not reloaded: the running one stays");
+    };
     let loaded = match source.load() {
         Ok(loaded) => loaded,
-        Err(e) => {
-            state.metrics.config_reload(false);
-            tracing::error!(trigger = trigger.as_str(), error = %e, "configuration not reloaded: the running one stays");
-            return None;
-        }
+        Err(e) => return refused(&e),
+    };
+    let certificates = match tls.map(TlsListeners::prepare).transpose() {
+        Ok(prepared) => prepared,
+        Err(e) => return refused(&e),
     };
     match state.swap(loaded.config) {
         Ok(swapped) => {
+            if let (Some(tls), Some(prepared)) = (tls, certificates) {
+                tls.install(prepared);
+            }
             state.metrics.config_reload(true);
             tracing::info!(
                 trigger = trigger.as_str(),
@@ -117,35 +149,24 @@ fn reload(state: &AppState, source: &ConfigSource, trigger: Trigger) -> Option<V
                     "these settings changed but take effect only at the next start; their running values stay"
                 );
             }
-            Some(loaded.seen)
         }
-        Err(e) => {
-            state.metrics.config_reload(false);
-            tracing::error!(trigger = trigger.as_str(), error = %e, "configuration not reloaded: the running one stays");
-            None
-        }
+        Err(e) => refused(&e),
     }
 }
 
-/// The bytes on disk now: after a refused file, so that the same broken content is not tried
-/// (and counted) again at every poll.
-fn seen_now(source: &ConfigSource) -> Option<Vec<u8>> {
-    std::fs::read(source.path()).ok()
-}
-
-/// Resolves once the file's content differs from `seen` and has settled.
-async fn changed(source: &ConfigSource, seen: &Option<Vec<u8>>, interval: Duration) {
+/// Resolves once a file's content differs from `seen` and has settled.
+async fn changed(files: &[PathBuf], seen: &Snapshot, interval: Duration) {
     if interval.is_zero() {
         return std::future::pending().await;
     }
     loop {
         tokio::time::sleep(interval).await;
-        let now = std::fs::read(source.path()).ok();
+        let now = snapshot(files);
         if now == *seen {
             continue;
         }
         tokio::time::sleep(SETTLE).await;
-        if std::fs::read(source.path()).ok() == now {
+        if snapshot(files) == now {
             return;
         }
     }

@@ -13,6 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::app::listener::ConnectionLimits;
 use crate::app::reload::{ConfigSource, Loaded};
+use crate::app::tls::TlsListeners;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::front_door::router;
@@ -26,6 +27,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::app::tls::TlsError),
 }
 
 pub struct Application {
@@ -36,6 +39,7 @@ pub struct Application {
     state: AppState,
     /// The file reloads read, and the bytes the running configuration came from.
     reload: Option<(ConfigSource, Vec<u8>)>,
+    tls: Option<Arc<TlsListeners>>,
 }
 
 impl Application {
@@ -53,6 +57,7 @@ impl Application {
         };
         let (listener, address) = bind(config.settings.server.http_listen).await?;
         let (grpc_listener, grpc_address) = bind(config.settings.server.grpc_listen).await?;
+        let tls = TlsListeners::load(&config.settings.server.tls)?;
         let state = AppState::new(config, clock)?;
         Ok(Self {
             listener,
@@ -61,6 +66,7 @@ impl Application {
             grpc_address,
             state,
             reload: None,
+            tls,
         })
     }
 
@@ -90,7 +96,13 @@ impl Application {
         let refresher = tokio::spawn(self.state.clone().keep_jwks_warm());
         let reloader = self.reload.map(|(source, seen)| {
             let interval = Duration::from_millis(self.state.server.config_watch_interval_ms);
-            tokio::spawn(crate::app::reload::watch(self.state.clone(), source, seen, interval))
+            tokio::spawn(crate::app::reload::watch(
+                self.state.clone(),
+                self.tls.clone(),
+                source,
+                seen,
+                interval,
+            ))
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -98,7 +110,7 @@ impl Application {
         };
         let (reflection_v1, reflection_v1alpha) = crate::front_door::envoy_grpc::reflection();
         let server = &self.state.server;
-        let grpc = tonic::transport::Server::builder()
+        let grpc_router = tonic::transport::Server::builder()
             // The same limits as HTTP: one in-flight budget shared by both listeners (shed with
             // RESOURCE_EXHAUSTED, never queued), the request timeout (CANCELLED), the header list.
             .load_shed(true)
@@ -109,8 +121,10 @@ impl Application {
             ))
             .add_service(crate::front_door::envoy_grpc::service(self.state.clone()))
             .add_optional_service(reflection_v1)
-            .add_optional_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(
+            .add_optional_service(reflection_v1alpha);
+        let limits = ConnectionLimits::from_settings(&self.state.server);
+        let grpc = match &self.tls {
+            None => tokio::spawn(grpc_router.serve_with_incoming_shutdown(
                 // Small answers must leave at once: no Nagle delay on Check responses.
                 TcpListenerStream::new(self.grpc_listener).map(|s| {
                     if let Ok(stream) = &s {
@@ -119,10 +133,19 @@ impl Application {
                     s
                 }),
                 stopped(stop_rx.clone()),
-            );
-        let grpc = tokio::spawn(grpc);
-        let limits = ConnectionLimits::from_settings(&self.state.server);
-        let http = crate::app::listener::serve(self.listener, router(self.state.clone()), limits, stopped(stop_rx));
+            )),
+            Some(tls) => tokio::spawn(grpc_router.serve_with_incoming_shutdown(
+                crate::app::listener::tls_incoming(self.grpc_listener, tls.clone(), limits.header_read_timeout, stop_rx.clone()),
+                stopped(stop_rx.clone()),
+            )),
+        };
+        let http = crate::app::listener::serve(
+            self.listener,
+            router(self.state.clone()),
+            limits,
+            self.tls.clone(),
+            stopped(stop_rx),
+        );
         let http = tokio::spawn(http);
         shutdown.await;
         // Not ready from now on, still serving while load balancers catch up.

@@ -19,7 +19,7 @@ pub use errors::{ConfigError, ENV_PREFIX};
 pub use routes::{ClaimRule, RouteSettings, SessionRequirement};
 pub use sections::{
     CacheSettings, ClaimHeader, ForwardAuthProxy, ForwardAuthSettings, HeaderSettings, HttpApiResponse, LambdaSettings, PathSettings,
-    PolicyResource, ServerSettings,
+    PolicyResource, ServerSettings, TlsSettings,
 };
 pub use supertokens::{AntiCsrfMode, AntiCsrfSetting, EmailVerificationMode, SuperTokensSettings};
 pub use values::{CookieDomain, CoreHost, CoreUrls, LogFormat, SameSite, Secret, SiteUrl};
@@ -93,6 +93,21 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "server.max_buffered_body_bytes",
                 "must be at least server.max_body_bytes",
+            ));
+        }
+        let tls = &self.server.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            let key = if tls.cert_file.is_some() {
+                "server.tls.key_file"
+            } else {
+                "server.tls.cert_file"
+            };
+            return Err(ConfigError::invalid(key, "TLS needs both cert_file and key_file"));
+        }
+        if tls.client_ca_file.is_some() && !tls.enabled() {
+            return Err(ConfigError::invalid(
+                "server.tls.client_ca_file",
+                "client certificates are checked only over TLS: set cert_file and key_file too",
             ));
         }
         // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.

@@ -2,6 +2,7 @@
 //! `[forward_auth]`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use http::HeaderName;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,28 @@ pub struct ServerSettings {
     /// How often `serve` looks at the configuration file and reloads it when its content
     /// changed (0: only on SIGHUP).
     pub config_watch_interval_ms: u64,
+    /// TLS on both listeners (off unless `cert_file` and `key_file` are set).
+    pub tls: TlsSettings,
+}
+
+/// `[server.tls]`: PEM files, re-read at every reload so that a renewed certificate is served
+/// to new connections without a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// The private key of the leaf (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA certificates: when set, a client must present a certificate one of them issued, or
+    /// the handshake fails.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 impl Default for ServerSettings {
@@ -60,6 +83,7 @@ impl Default for ServerSettings {
             shutdown_delay_ms: 5_000,
             shutdown_timeout_ms: 20_000,
             config_watch_interval_ms: 500,
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -33,8 +33,14 @@ fn accepted_keys() -> BTreeSet<String> {
             Value::Array(routes) => routes[0].as_object().expect("route").clone(),
             _ => continue,
         };
-        for key in fields.keys() {
-            keys.insert(format!("{section}.{key}"));
+        for (key, value) in &fields {
+            // A table inside a section (`[server.tls]`): each of its keys.
+            match value {
+                Value::Object(inner) => keys.extend(inner.keys().map(|leaf| format!("{section}.{key}.{leaf}"))),
+                _ => {
+                    keys.insert(format!("{section}.{key}"));
+                }
+            }
         }
     }
     keys
@@ -59,20 +65,26 @@ fn every_setting_is_documented_in_the_guide_the_default_file_and_the_chart() {
     let chart = &schema["properties"]["config"]["properties"];
     let mut missing = Vec::new();
     for key in &keys {
-        let (section_name, leaf) = key.split_once('.').expect("dotted");
+        let (section_name, rest) = key.split_once('.').expect("dotted");
+        // `server.tls.cert_file`: the row `tls.cert_file` under `[server]`, the key `cert_file`
+        // in the file's `[server.tls]`.
+        let (table_name, leaf) = match rest.split_once('.') {
+            Some((sub, leaf)) => (format!("{section_name}.{sub}"), leaf),
+            None => (section_name.to_owned(), rest),
+        };
         let heading = if section_name == "routes" {
             "## `[[routes]]`".to_owned()
         } else {
             format!("## `[{section_name}]`")
         };
-        if !section(&guide, &heading).contains(&format!("| `{leaf}` |")) {
-            missing.push(format!("docs/configuration.md, {heading}: `{leaf}`"));
+        if !section(&guide, &heading).contains(&format!("| `{rest}` |")) {
+            missing.push(format!("docs/configuration.md, {heading}: `{rest}`"));
         }
         // In the default file: set, or shown in a comment, inside its table.
         let table = if section_name == "routes" {
             "[[routes]]".to_owned()
         } else {
-            format!("[{section_name}]")
+            format!("[{table_name}]")
         };
         let start = default_file.find(&format!("\n{table}")).map(|i| i + 1);
         let body = start.map(|s| {
@@ -98,9 +110,13 @@ fn every_setting_is_documented_in_the_guide_the_default_file_and_the_chart() {
             missing.push(format!("config.toml, {table}: `{leaf}`"));
         }
         // In the chart's values schema, but for what the chart sets itself.
-        let from_chart_itself = matches!(key.as_str(), "server.http_listen" | "server.grpc_listen" | "supertokens.api_key");
+        // The listeners come from `ports`, the api key from a Secret, TLS from `tls.secretName`.
+        let from_chart_itself =
+            matches!(key.as_str(), "server.http_listen" | "server.grpc_listen" | "supertokens.api_key") || key.starts_with("server.tls.");
         let in_schema = if section_name == "routes" {
             !chart["routes"]["items"]["properties"][leaf].is_null()
+        } else if let Some((sub, leaf)) = rest.split_once('.') {
+            !chart[section_name]["properties"][sub]["properties"][leaf].is_null()
         } else {
             !chart[section_name]["properties"][leaf].is_null()
         };

@@ -29,3 +29,4 @@ mod packaging;
 mod real_app;
 mod reload;
 mod route_confusion;
+mod tls;

@@ -556,6 +556,63 @@ fn a_config_change_is_reloaded_by_the_pods_not_rolled() {
 }
 
 #[test]
+fn tls_from_a_secret_serves_both_listeners_and_the_probes_follow() {
+    let container = |rendered: &Value| find(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0].clone();
+    let settings = |rendered: &Value| {
+        let toml = find(rendered, "ConfigMap")["data"]["config.toml"]
+            .as_str()
+            .expect("config.toml")
+            .to_owned();
+        Settings::from_toml_str(&toml).unwrap_or_else(|e| panic!("{e}:\n{toml}"))
+    };
+    let plain = render(&json!({}));
+    assert!(!settings(&plain).server.tls.enabled());
+    assert!(container(&plain)["readinessProbe"]["httpGet"]["scheme"].is_null());
+
+    let tls = render(&json!({ "tls": { "secretName": "authz-tls" } }));
+    let s = settings(&tls);
+    assert_eq!(
+        s.server.tls.cert_file.as_deref(),
+        Some(std::path::Path::new("/etc/session-authorizer-tls/tls.crt"))
+    );
+    assert_eq!(
+        s.server.tls.key_file.as_deref(),
+        Some(std::path::Path::new("/etc/session-authorizer-tls/tls.key"))
+    );
+    assert!(s.server.tls.client_ca_file.is_none());
+    let c = container(&tls);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}: {}", c[probe]);
+    }
+    let mounts = c["volumeMounts"].to_string();
+    assert!(mounts.contains("/etc/session-authorizer-tls"), "{mounts}");
+    let volumes = find(&tls, "Deployment")["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("\"secretName\":\"authz-tls\""), "{volumes}");
+
+    let mtls = render(&json!({ "tls": { "secretName": "authz-tls", "clientCaKey": "ca.crt" } }));
+    assert_eq!(
+        settings(&mtls).server.tls.client_ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/session-authorizer-tls/ca.crt"))
+    );
+    // The kubelet cannot present a client certificate: TCP checks on the same port.
+    let c = container(&mtls);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert!(c[probe]["httpGet"].is_null(), "{probe}: {}", c[probe]);
+        assert_eq!(c[probe]["tcpSocket"]["port"], "http", "{probe}: {}", c[probe]);
+    }
+    // The sidecar snippet carries the Secret too.
+    let sidecar = chart(&[
+        "render",
+        CHART,
+        &json!({ "mode": "sidecar", "tls": { "secretName": "authz-tls" } }).to_string(),
+        KUBE_VERSION,
+    ]);
+    assert!(sidecar.to_string().contains("authz-tls"), "{sidecar}");
+    let refused = chart(&["render", CHART, &json!({ "tls": { "secret": "x" } }).to_string(), KUBE_VERSION]);
+    assert_eq!(refused["ok"], false, "an unknown tls key is refused");
+}
+
+#[test]
 fn the_grace_period_covers_the_drain() {
     // The defaults fit: 30 s for 5 s of delay and 20 s for requests in flight.
     let rendered = render(&json!({}));

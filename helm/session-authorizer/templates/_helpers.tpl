@@ -103,6 +103,15 @@ grpc_listen = {{ printf "%s:%d" .Values.listenAddress (int .Values.ports.grpc) |
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with .Values.tls.secretName }}
+
+[server.tls]
+cert_file = "/etc/session-authorizer-tls/tls.crt"
+key_file = "/etc/session-authorizer-tls/tls.key"
+{{- with $.Values.tls.clientCaKey }}
+client_ca_file = {{ printf "/etc/session-authorizer-tls/%s" . | quote }}
+{{- end }}
+{{- end }}
 {{- range .Values.config.routes }}
 
 [[routes]]
@@ -144,10 +153,15 @@ volumeMounts:
   - name: session-authorizer-config
     mountPath: /etc/session-authorizer
     readOnly: true
+  {{- if .Values.tls.secretName }}
+  - name: session-authorizer-tls
+    mountPath: /etc/session-authorizer-tls
+    readOnly: true
+  {{- end }}
 livenessProbe:
-  {{- toYaml .Values.livenessProbe | nindent 2 }}
+  {{- include "session-authorizer.probe" (list . .Values.livenessProbe) | nindent 2 }}
 readinessProbe:
-  {{- toYaml .Values.readinessProbe | nindent 2 }}
+  {{- include "session-authorizer.probe" (list . .Values.readinessProbe) | nindent 2 }}
 resources:
   {{- toYaml .Values.resources | nindent 2 }}
 securityContext:
@@ -158,6 +172,27 @@ securityContext:
 name: session-authorizer-config
 configMap:
   name: {{ include "session-authorizer.fullname" . }}
+{{- end -}}
+
+{{/* The certificate Secret (cert-manager's tls.crt / tls.key / ca.crt), when TLS is on. */}}
+{{- define "session-authorizer.tlsVolume" -}}
+name: session-authorizer-tls
+secret:
+  secretName: {{ .Values.tls.secretName }}
+{{- end -}}
+
+{{/* A probe over TLS: HTTPS (the kubelet does not check the certificate). With client
+     certificates required the kubelet cannot complete a handshake: a TCP check instead. */}}
+{{- define "session-authorizer.probe" -}}
+{{- $root := index . 0 -}}
+{{- $probe := deepCopy (index . 1) -}}
+{{- if and $root.Values.tls.secretName $root.Values.tls.clientCaKey $probe.httpGet -}}
+{{- $_ := set $probe "tcpSocket" (dict "port" $probe.httpGet.port) -}}
+{{- $_ := unset $probe "httpGet" -}}
+{{- else if and $root.Values.tls.secretName $probe.httpGet -}}
+{{- $_ := set $probe.httpGet "scheme" "HTTPS" -}}
+{{- end -}}
+{{- toYaml $probe -}}
 {{- end -}}
 
 {{/* Sidecar mode: the pod-spec fragment to merge into the Envoy or app pod. */}}
@@ -177,4 +212,7 @@ containers:
 {{- end }}
 volumes:
   - {{ include "session-authorizer.configVolume" . | nindent 4 | trim }}
+  {{- if .Values.tls.secretName }}
+  - {{ include "session-authorizer.tlsVolume" . | nindent 4 | trim }}
+  {{- end }}
 {{- end -}}

@@ -101,18 +101,32 @@ impl Proxy {
 
     /// Starts the proxy on `listen` in front of `backend`, asking `authz`.
     pub fn start(self, listen: u16, authz: &Service, backend: SocketAddr) -> Proc {
+        self.start_with(listen, (authz.addr, authz.grpc_addr), backend, &[], &|text| text)
+    }
+
+    /// Starts the proxy asking the authorizer at `authz` (HTTP, gRPC), with more placeholders
+    /// filled in and its example file edited by `edit` first (the TLS lines made live).
+    pub fn start_with(
+        self,
+        listen: u16,
+        authz: (SocketAddr, SocketAddr),
+        backend: SocketAddr,
+        extra: &[(&str, String)],
+        edit: &dyn Fn(String) -> String,
+    ) -> Proc {
         let work = std::env::temp_dir().join(format!("session-authorizer-{}-{}-{}", self.name(), std::process::id(), listen));
         std::fs::create_dir_all(&work).expect("work dir");
-        let vars: Vec<(&str, String)> = vec![
+        let mut vars: Vec<(&str, String)> = vec![
             ("LISTEN_PORT", listen.to_string()),
-            ("AUTHZ_HTTP_PORT", authz.addr.port().to_string()),
-            ("AUTHZ_GRPC_PORT", authz.grpc_addr.port().to_string()),
+            ("AUTHZ_HTTP_PORT", authz.0.port().to_string()),
+            ("AUTHZ_GRPC_PORT", authz.1.port().to_string()),
             ("BACKEND_PORT", backend.port().to_string()),
             ("ADMIN_PORT", free_port().to_string()),
             ("WORK_DIR", work.display().to_string()),
         ];
+        vars.extend(extra.iter().cloned());
         let render = |src: &str, dst: &str| -> PathBuf {
-            let mut text = std::fs::read_to_string(repo_path(&format!("examples/{src}"))).expect("example config");
+            let mut text = edit(std::fs::read_to_string(repo_path(&format!("examples/{src}"))).expect("example config"));
             for (k, v) in &vars {
                 text = text.replace(&format!("{{{{{k}}}}}"), v);
             }
