@@ -129,7 +129,14 @@ async fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(loaded.config.settings.server.log_format);
+    let settings = &loaded.config.settings;
+    let exporter = match logging::init(settings.server.log_format, &settings.telemetry) {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = match Application::build_reloading(source, loaded).await {
         Ok(app) => app,
         Err(e) => {
@@ -139,7 +146,12 @@ async fn serve(path: &Path) -> ExitCode {
         }
     };
     tracing::info!(http = %app.address(), "session-authorizer listening");
-    match app.run_until_stopped().await {
+    let result = app.run_until_stopped().await;
+    if let Some(exporter) = exporter {
+        // The spans of the last requests: the flush blocks, so not on a runtime worker.
+        let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -180,7 +192,8 @@ mod dev_command {
     /// `dev`: the embedded issuer instead of a core. With `--config FILE`, the file's routes, claims,
     /// headers and other settings are used, its core settings replaced by the issuer.
     pub async fn dev(listen: SocketAddr, grpc_listen: SocketAddr, config_file: Option<&Path>) -> ExitCode {
-        logging::init(LogFormat::Text);
+        // No trace export in dev: its spans would name a throwaway issuer's sessions.
+        let _ = logging::init(LogFormat::Text, &Default::default());
         let issuer = match Issuer::new() {
             Ok(i) => i,
             Err(e) => {

@@ -152,13 +152,18 @@ impl AppState {
     pub fn swap(&self, config: Config) -> Result<Swapped, StateError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Config { mut settings, policy } = config;
-        let needs_restart = restart_only_changes(&self.server, &settings.server);
+        let mut needs_restart = restart_only_changes(&self.server, &settings.server);
         settings.server = ServerSettings {
             shutdown_delay_ms: settings.server.shutdown_delay_ms,
             shutdown_timeout_ms: settings.server.shutdown_timeout_ms,
             ..self.server.clone()
         };
         let old = self.live();
+        // The exporter is installed with the log, once.
+        if settings.telemetry != old.settings.telemetry {
+            needs_restart.push("telemetry");
+            settings.telemetry = old.settings.telemetry.clone();
+        }
         let (parts, caches) = self.core_parts_for(&old, &settings)?;
         let empty_keys = parts.jwks.status().age_ms.is_none();
         let live = live(Config { settings, policy }, &parts, &self.clock, &self.metrics);

@@ -2,11 +2,13 @@
 //! headers Envoy sends (`x-b3-traceid` and `x-b3-spanid`, or the single `b3` header). Ids are
 //! kept only when well formed: lower-case hex of the right length, not all zeros.
 
-/// Trace and span ids, borrowed from the request's headers.
+/// Trace and span ids, borrowed from the request's headers, and whether the caller sampled
+/// the trace (W3C flag `01`, B3 `1` or `d`; B3 without a decision leaves it to us: sampled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext<'a> {
     pub trace_id: &'a str,
     pub span_id: &'a str,
+    pub sampled: bool,
 }
 
 fn is_id(s: &str, lens: &[usize]) -> bool {
@@ -23,18 +25,31 @@ impl<'a> TraceContext<'a> {
         if !version_ok || (version == "00" && parts.next().is_some()) || flags.len() != 2 {
             return None;
         }
-        (is_id(trace_id, &[32]) && is_id(span_id, &[16])).then_some(Self { trace_id, span_id })
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        (is_id(trace_id, &[32]) && is_id(span_id, &[16])).then_some(Self {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+        })
     }
 
     /// B3 multi-header form: a 64- or 128-bit trace id and a 64-bit span id.
     pub fn from_b3_pair(trace_id: &'a str, span_id: &'a str) -> Option<Self> {
-        (is_id(trace_id, &[16, 32]) && is_id(span_id, &[16])).then_some(Self { trace_id, span_id })
+        (is_id(trace_id, &[16, 32]) && is_id(span_id, &[16])).then_some(Self {
+            trace_id,
+            span_id,
+            sampled: true,
+        })
     }
 
     /// B3 single header: `traceid-spanid[-sampled[-parentspanid]]`.
     pub fn from_b3(value: &'a str) -> Option<Self> {
         let mut parts = value.trim().split('-');
-        Self::from_b3_pair(parts.next()?, parts.next()?)
+        let pair = Self::from_b3_pair(parts.next()?, parts.next()?)?;
+        Some(Self {
+            sampled: parts.next() != Some("0"),
+            ..pair
+        })
     }
 
     /// The context of a request's headers: `traceparent`, else `b3`, else `x-b3-traceid` with
@@ -66,7 +81,8 @@ mod tests {
             ok,
             Some(TraceContext {
                 trace_id: TRACE,
-                span_id: SPAN
+                span_id: SPAN,
+                sampled: true,
             })
         );
         // A later version may carry more fields.
@@ -91,7 +107,8 @@ mod tests {
             TraceContext::from_b3_pair(TRACE, SPAN),
             Some(TraceContext {
                 trace_id: TRACE,
-                span_id: SPAN
+                span_id: SPAN,
+                sampled: true,
             })
         );
         assert!(TraceContext::from_b3_pair(&TRACE[16..], SPAN).is_some(), "64-bit trace ids");
@@ -100,10 +117,24 @@ mod tests {
             TraceContext::from_b3(&format!("{TRACE}-{SPAN}-1")),
             Some(TraceContext {
                 trace_id: TRACE,
-                span_id: SPAN
+                span_id: SPAN,
+                sampled: true,
             })
         );
         assert_eq!(TraceContext::from_b3("0"), None, "a sampling decision alone");
+        let sampled = |v: &str| TraceContext::from_b3(v).map(|c| c.sampled);
+        assert_eq!(sampled(&format!("{TRACE}-{SPAN}-0")), Some(false));
+        assert_eq!(sampled(&format!("{TRACE}-{SPAN}-d")), Some(true), "debug is sampled");
+        assert_eq!(sampled(&format!("{TRACE}-{SPAN}")), Some(true), "no decision: ours");
+    }
+
+    #[test]
+    fn the_w3c_sampled_flag_is_bit_zero() {
+        let sampled = |flags: &str| TraceContext::from_traceparent(&format!("00-{TRACE}-{SPAN}-{flags}")).map(|c| c.sampled);
+        assert_eq!(sampled("01"), Some(true));
+        assert_eq!(sampled("00"), Some(false));
+        assert_eq!(sampled("03"), Some(true));
+        assert_eq!(sampled("zz"), None);
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use crate::canonical_target;
 use crate::clock::SharedClock;
 use crate::credentials;
@@ -17,6 +19,7 @@ use crate::decision::Decision;
 use crate::effects::{self, CookieAttributes, TokenEffects};
 use crate::labels::FrontDoor;
 use crate::observe::metrics::Metrics;
+use crate::observe::traces;
 use crate::policy::{Policy, Route};
 use crate::request::{AuthRequest, TraceContext, TransferMethod};
 use crate::session::{CoreSessions, Established, Refusal, SessionInfo};
@@ -106,14 +109,35 @@ impl Authorizer {
         }
     }
 
-    /// Decides one request and records the metric and the log line for it.
+    /// Decides one request and records the metric and the log line for it; with `[telemetry]`
+    /// the decision is a span, the caller's child.
     pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
+        let span = tracing::info_span!(
+            "decision",
+            otel.name = "authorize",
+            otel.kind = "server",
+            front_door = req.front_door.as_str(),
+            http.request.method = &*req.method,
+            outcome = tracing::field::Empty,
+            route = tracing::field::Empty,
+            cache_hit = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return self.decide_in(req, &span).await;
+        }
+        if let Some(caller) = &req.trace {
+            traces::follow(&span, caller);
+        }
+        self.decide_in(req, &span).instrument(span.clone()).await
+    }
+
+    async fn decide_in(&self, req: &AuthRequest<'_>, span: &tracing::Span) -> Decision {
         let started = Instant::now();
         let (decision, route) = match self.route_for(req) {
             // The SDK's own routes: no credential is read, whatever the request carries.
             Ok(route) if route.session == SessionRequirement::Public => (Decision::Anonymous, Some(route)),
             Ok(route) if req.is_preflight() => (Decision::Anonymous, Some(route)),
-            Ok(route) => (self.decide_on_route(req, route).await, Some(route)),
+            Ok(route) => (self.decide_on_route(req, route, span).await, Some(route)),
             Err(refused) => (refused, None),
         };
         let seen = Seen {
@@ -122,7 +146,7 @@ impl Authorizer {
             request_id: req.request_id.as_deref(),
             trace: req.trace,
         };
-        self.record(&seen, route.map(|r| r.pattern.as_str()), &decision, started);
+        self.record(&seen, route.map(|r| r.pattern.as_str()), &decision, started, span);
         decision
     }
 
@@ -136,7 +160,7 @@ impl Authorizer {
             request_id: None,
             trace: None,
         };
-        self.record(&seen, None, &decision, Instant::now());
+        self.record(&seen, None, &decision, Instant::now(), &tracing::Span::none());
         decision
     }
 
@@ -158,13 +182,33 @@ impl Authorizer {
         })
     }
 
-    fn record(&self, seen: &Seen<'_>, route: Option<&str>, decision: &Decision, started: Instant) {
+    fn record(&self, seen: &Seen<'_>, route: Option<&str>, decision: &Decision, started: Instant, span: &tracing::Span) {
         let elapsed = started.elapsed();
         self.metrics.observe_decision(seen.front_door, decision.outcome(), elapsed);
         let request_id = match seen.request_id {
             Some(id) => RequestId::Given(id),
             None => RequestId::Made(&self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)),
         };
+        // Exported: the line names the decision's own span, and the caller's as its parent.
+        if let Some((trace_id, span_id)) = (!span.is_disabled()).then(|| traces::ids_of(span)).flatten() {
+            span.record("outcome", decision.outcome().as_str());
+            span.record("route", route.unwrap_or(""));
+            tracing::info!(
+                target: "decision",
+                front_door = seen.front_door.as_str(),
+                outcome = decision.outcome().as_str(),
+                user_id = decision.user_id(),
+                method = seen.method,
+                route = route.unwrap_or(""),
+                reason = decision.reason(),
+                latency_us = elapsed.as_micros() as u64,
+                request_id = %request_id,
+                trace_id = trace_id.as_str(),
+                span_id = span_id.as_str(),
+                parent_span_id = seen.trace.map_or("", |t| t.span_id),
+            );
+            return;
+        }
         tracing::info!(
             target: "decision",
             front_door = seen.front_door.as_str(),
@@ -180,7 +224,7 @@ impl Authorizer {
         );
     }
 
-    async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route) -> Decision {
+    async fn decide_on_route(&self, req: &AuthRequest<'_>, route: &Route, span: &tracing::Span) -> Decision {
         let now = self.clock.now_ms();
         // Credentials: the token the SDK would read.
         let picked = credentials::carried_tokens(req.authorization.as_deref(), req.cookie.as_deref())
@@ -202,6 +246,9 @@ impl Authorizer {
         };
         // Verification: a cached token needs no await; the signature path is boxed so that its
         // state does not weigh on every request's future.
+        if !span.is_disabled() {
+            span.record("cache_hit", matches!(picked.lookup, Lookup::Cached(_)));
+        }
         let checked = match picked.lookup {
             Lookup::Cached(t) => self.verifier.check_times(picked.key, t, now),
             Lookup::Parsed(p) => Box::pin(self.verifier.check_parsed(picked.key, p, now)).await,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 pub use wire::{CoreAccessToken, CoreLoginMethod, CoreSession, CoreUser, RegenerateOutcome, VerifyOutcome, VerifyRequest};
 use wire::{RegenerateReply, StatusReply, VerifyReply};
@@ -77,7 +78,16 @@ impl CoreClient {
     /// Counted in `jwks_fetch_total` and, like every core call, in `core_requests_total`.
     pub async fn fetch_jwks(&self) -> Result<Vec<VerificationKey>, JwksError> {
         let started = Instant::now();
-        let result = self.jwks_from_hosts().await;
+        let span = tracing::info_span!(
+            "jwks fetch",
+            otel.name = "GET /.well-known/jwks.json",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self.jwks_from_hosts().instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         self.observe("jwks", result.is_ok(), started);
         if let Some(m) = &self.metrics {
             m.jwks_fetches
@@ -231,7 +241,17 @@ impl CoreClient {
         rid: Option<&'static str>,
     ) -> Result<T, CoreError> {
         let started = Instant::now();
-        let result = self.call_hosts(label_path, path, &method, rid).await;
+        let span = tracing::info_span!(
+            "core call",
+            otel.name = label_path,
+            otel.kind = "client",
+            core.endpoint = endpoint,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self.call_hosts(label_path, path, &method, rid).instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         self.observe(endpoint, result.is_ok(), started);
         let body = result?;
         serde_json::from_slice(&body).map_err(|e| decode(label_path, e))

@@ -1,4 +1,6 @@
-//! What the service tells its operators: Prometheus metrics and the log lines.
+//! What the service tells its operators: Prometheus metrics, the log lines and, when asked,
+//! OpenTelemetry traces.
 
 pub mod logging;
 pub mod metrics;
+pub mod traces;

@@ -19,7 +19,7 @@ pub use errors::{ConfigError, ENV_PREFIX};
 pub use routes::{ClaimRule, RouteSettings, SessionRequirement};
 pub use sections::{
     CacheSettings, ClaimHeader, ForwardAuthProxy, ForwardAuthSettings, HeaderSettings, HttpApiResponse, LambdaSettings, PathSettings,
-    PolicyResource, ServerSettings, TlsSettings,
+    PolicyResource, ServerSettings, TelemetrySettings, TlsSettings,
 };
 pub use supertokens::{AntiCsrfMode, AntiCsrfSetting, EmailVerificationMode, SuperTokensSettings};
 pub use values::{CookieDomain, CoreHost, CoreUrls, LogFormat, SameSite, Secret, SiteUrl};
@@ -37,6 +37,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub paths: PathSettings,
     pub forward_auth: ForwardAuthSettings,
+    pub telemetry: TelemetrySettings,
     /// First match wins; when none matches, the session is optional and no validator runs.
     pub routes: Vec<RouteSettings>,
 }
@@ -108,6 +109,13 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "server.tls.client_ca_file",
                 "client certificates are checked only over TLS: set cert_file and key_file too",
+            ));
+        }
+        let otlp = &self.telemetry.otlp_endpoint;
+        if !otlp.is_empty() && !url::Url::parse(otlp).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp_endpoint",
+                format!("{otlp:?} is not an http:// or https:// URL (an OTLP/gRPC endpoint, e.g. http://collector:4317)"),
             ));
         }
         // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.

@@ -46,6 +46,32 @@ pub struct ServerSettings {
     pub tls: TlsSettings,
 }
 
+/// `[telemetry]`: traces exported over OTLP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// An OpenTelemetry collector's OTLP/gRPC endpoint (`http://collector:4317`); empty: no
+    /// spans are made or sent.
+    pub otlp_endpoint: String,
+    /// `service.name` of the spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "session-authorizer".into(),
+        }
+    }
+}
+
+impl TelemetrySettings {
+    pub fn enabled(&self) -> bool {
+        !self.otlp_endpoint.is_empty()
+    }
+}
+
 /// `[server.tls]`: PEM files, re-read at every reload so that a renewed certificate is served
 /// to new connections without a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

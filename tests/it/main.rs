@@ -30,3 +30,4 @@ mod real_app;
 mod reload;
 mod route_confusion;
 mod tls;
+mod tracing;

@@ -116,7 +116,8 @@ impl RuntimeApi {
 /// `SESSION_AUTHORIZER__*` variables) and builds the state: the function's init phase.
 pub fn init(config: &Path, must_exist: bool) -> Result<AppState, LambdaError> {
     let config = Config::load(config, !must_exist)?;
-    crate::observe::logging::init(config.settings.server.log_format);
+    // No trace export: a frozen Lambda sandbox cannot flush a batch exporter.
+    let _ = crate::observe::logging::init(config.settings.server.log_format, &Default::default());
     Ok(AppState::new(config, Arc::new(SystemClock))?)
 }
 
