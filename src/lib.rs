@@ -26,8 +26,9 @@
 //! - [`decision`]: the value a decision is; [`labels`] names it for metrics and logs.
 //!
 //! Beneath them: [`settings`] (typed while read, the leaf everything depends on), [`clock`],
-//! [`core_api`] (the client of the SuperTokens core). Around them: [`app`] (state, listeners,
-//! startup), [`observe`] (metrics, logs) and, with the default `dev-issuer` feature, [`dev`] (the
+//! [`core_api`] (the client of the SuperTokens core), [`state`] (the live configuration, swapped
+//! whole by a reload). Around them: [`app`] (listeners, TLS, startup, reload), [`observe`]
+//! (metrics, logs, traces) and, with the default `dev-issuer` feature, [`dev`] (the
 //! embedded issuer of `session-authorizer dev`). `ARCHITECTURE.md` follows one request through.
 #![forbid(unsafe_code)]
 // Request paths never panic: no unwrap/expect/indexing outside tests.

@@ -1,4 +1,4 @@
-//! The running service: the listeners, startup and shutdown.
+//! The running service: the listeners (plain or TLS), startup, reload and shutdown.
 
 pub mod listener;
 pub mod reload;
