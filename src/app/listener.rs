@@ -88,17 +88,7 @@ pub async fn serve(
             drop(open);
         });
     };
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some(tcp) = accept_until(&listener, &mut shutdown).await {
         spawn(tcp);
     }
     let _ = stop_tx.send(true);
@@ -110,6 +100,19 @@ pub async fn serve(
     drop(open_rx);
     open_tx.closed().await;
     Ok(())
+}
+
+/// The next connection, or `None` once `stop` has resolved.
+async fn accept_until(listener: &TcpListener, stop: &mut (impl Future<Output = ()> + Unpin)) -> Option<TcpStream> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => return Some(tcp),
+                Err(e) => accept_error(e).await,
+            },
+            () = &mut *stop => return None,
+        }
+    }
 }
 
 /// Per-connection errors (a client that went away) are routine; anything else (out of file
@@ -146,17 +149,10 @@ pub fn tls_incoming(
 ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
-        loop {
-            let tcp = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
-                    Err(e) => {
-                        accept_error(e).await;
-                        continue;
-                    }
-                },
-                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
-            };
+        let mut stopped = Box::pin(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        while let Some(tcp) = accept_until(&listener, &mut stopped).await {
             let _ = tcp.set_nodelay(true);
             let (tx, acceptor) = (tx.clone(), tls.grpc());
             tokio::spawn(async move {

@@ -190,25 +190,15 @@ impl Authorizer {
             None => RequestId::Made(&self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)),
         };
         // Exported: the line names the decision's own span, and the caller's as its parent.
-        if let Some((trace_id, span_id)) = (!span.is_disabled()).then(|| traces::ids_of(span)).flatten() {
-            span.record("outcome", decision.outcome().as_str());
-            span.record("route", route.unwrap_or(""));
-            tracing::info!(
-                target: "decision",
-                front_door = seen.front_door.as_str(),
-                outcome = decision.outcome().as_str(),
-                user_id = decision.user_id(),
-                method = seen.method,
-                route = route.unwrap_or(""),
-                reason = decision.reason(),
-                latency_us = elapsed.as_micros() as u64,
-                request_id = %request_id,
-                trace_id = trace_id.as_str(),
-                span_id = span_id.as_str(),
-                parent_span_id = seen.trace.map_or("", |t| t.span_id),
-            );
-            return;
-        }
+        let exported = (!span.is_disabled()).then(|| traces::ids_of(span)).flatten();
+        let (trace_id, span_id, parent_span_id) = match &exported {
+            Some((trace_id, span_id)) => {
+                span.record("outcome", decision.outcome().as_str());
+                span.record("route", route.unwrap_or(""));
+                (trace_id.as_str(), span_id.as_str(), seen.trace.map(|t| t.span_id))
+            }
+            None => (seen.trace.map_or("", |t| t.trace_id), seen.trace.map_or("", |t| t.span_id), None),
+        };
         tracing::info!(
             target: "decision",
             front_door = seen.front_door.as_str(),
@@ -219,8 +209,9 @@ impl Authorizer {
             reason = decision.reason(),
             latency_us = elapsed.as_micros() as u64,
             request_id = %request_id,
-            trace_id = seen.trace.map_or("", |t| t.trace_id),
-            span_id = seen.trace.map_or("", |t| t.span_id),
+            trace_id,
+            span_id,
+            parent_span_id,
         );
     }
 

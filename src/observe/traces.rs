@@ -77,11 +77,10 @@ pub fn follow(span: &tracing::Span, caller: &TraceContext<'_>) {
     let _ = span.set_parent(Context::new().with_remote_span_context(remote));
 }
 
-/// The trace and span ids `span` is exported under (`None` when it is not).
+/// The trace and span ids `span` is exported under (`None` when it is not: no exporter, or a
+/// trace its caller did not sample).
 pub fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
     let context = span.context();
     let exported = context.span().span_context().clone();
-    exported
-        .is_valid()
-        .then(|| (exported.trace_id().to_string(), exported.span_id().to_string()))
+    (exported.is_valid() && exported.is_sampled()).then(|| (exported.trace_id().to_string(), exported.span_id().to_string()))
 }

@@ -179,18 +179,25 @@ fn check_config(file: &Path) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_gets_decisions_over_tls_and_a_renewed_certificate_reaches_new_connections_after_sighup() {
-    let core = StubCore::start().await;
-    let dir = scratch("renew");
+/// The authorizer serving TLS with a certificate the first of two CAs issued (`first-ca.pem`,
+/// `second-ca.pem` in its directory), up: the process, its directory and the second CA.
+async fn two_ca_server(core: &StubCore, name: &str, watch_ms: u64) -> (Process, PathBuf, Ca) {
+    let dir = scratch(name);
     let (first, second) = (ca("first CA"), ca("second CA"));
     std::fs::write(dir.join("first-ca.pem"), first.pem()).expect("ca");
     std::fs::write(dir.join("second-ca.pem"), second.pem()).expect("ca");
     issue(&first, &dir, "server", true);
+    let proc = Process::serve_in(dir.clone(), &config(core, &dir, false, watch_ms), &[]);
+    wait_tls_up(&proc, &dir.join("first-ca.pem"), None).await;
+    (proc, dir, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_gets_decisions_over_tls_and_a_renewed_certificate_reaches_new_connections_after_sighup() {
+    let core = StubCore::start().await;
     // The file watch off: the signal alone reloads.
-    let proc = Process::serve_in(dir.clone(), &config(&core, &dir, false, 0), &[]);
+    let (proc, dir, second) = two_ca_server(&core, "renew", 0).await;
     let (ca1, ca2) = (dir.join("first-ca.pem"), dir.join("second-ca.pem"));
-    wait_tls_up(&proc, &ca1, None).await;
 
     let token = core.issuer.mint(&Default::default()).expect("mint");
     let allowed = curl(proc.http, "/forward-auth", &ca1, None, &forward(Some(&token), "/private/x"));
@@ -341,14 +348,8 @@ async fn mtls_refuses_clients_without_an_accepted_certificate_and_envoy_and_ngin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_renewed_in_place_is_served_without_a_signal() {
     let core = StubCore::start().await;
-    let dir = scratch("watch");
-    let (first, second) = (ca("first CA"), ca("second CA"));
-    std::fs::write(dir.join("first-ca.pem"), first.pem()).expect("ca");
-    std::fs::write(dir.join("second-ca.pem"), second.pem()).expect("ca");
-    issue(&first, &dir, "server", true);
-    let proc = Process::serve_in(dir.clone(), &config(&core, &dir, false, 500), &[]);
-    let (ca1, ca2) = (dir.join("first-ca.pem"), dir.join("second-ca.pem"));
-    wait_tls_up(&proc, &ca1, None).await;
+    let (proc, dir, second) = two_ca_server(&core, "watch", 500).await;
+    let ca2 = dir.join("second-ca.pem");
     // As a Secret volume is updated: the new files are renamed into place.
     let staged = dir.join("staged");
     std::fs::create_dir_all(&staged).expect("dir");

@@ -86,6 +86,21 @@ fn decision_line(proc: &Process, trace_id: &str) -> Value {
         .unwrap_or_else(|| panic!("no decision line for {trace_id}:\n{}", proc.log().join("\n")))
 }
 
+/// `GET /forward-auth` for `GET {uri}` with a Bearer token and a `traceparent`: the status.
+async fn forward_auth(proc: &Process, uri: &str, token: &str, traceparent: &str) -> u16 {
+    reqwest::Client::new()
+        .get(proc.url("/forward-auth"))
+        .header("x-original-method", "GET")
+        .header("x-original-uri", uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .expect("forward-auth")
+        .status()
+        .as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decision_spans_reach_a_real_otlp_receiver_in_the_callers_trace() {
     let receiver = Receiver::start();
@@ -113,45 +128,20 @@ async fn decision_spans_reach_a_real_otlp_receiver_in_the_callers_trace() {
 
     // To /forward-auth, on a route that asks the core (check_database): a child core call.
     let (direct_trace, direct_parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let client = reqwest::Client::new();
-    let answer = client
-        .get(proc.url("/forward-auth"))
-        .header("x-original-method", "GET")
-        .header("x-original-uri", "/db/rows")
-        .header("authorization", format!("Bearer {token}"))
-        .header("traceparent", format!("00-{direct_trace}-{direct_parent}-01"))
-        .send()
-        .await
-        .expect("forward-auth");
-    assert_eq!(answer.status(), 200);
+    let traceparent = format!("00-{direct_trace}-{direct_parent}-01");
+    assert_eq!(forward_auth(&proc, "/db/rows", &token, &traceparent).await, 200);
 
     // A token signed by a key the authorizer has not fetched yet: the decision fetches the JWKS.
     core.issuer.rotate_dynamic_key().expect("rotate");
     let rotated = core.issuer.mint(&MintOptions::default()).expect("mint");
     let rotated_trace = "5c5e1e3f2b0a4d6e8f1a2b3c4d5e6f70";
-    let answer = client
-        .get(proc.url("/forward-auth"))
-        .header("x-original-method", "GET")
-        .header("x-original-uri", "/private/rotated")
-        .header("authorization", format!("Bearer {rotated}"))
-        .header("traceparent", format!("00-{rotated_trace}-1111111111111111-01"))
-        .send()
-        .await
-        .expect("forward-auth");
-    assert_eq!(answer.status(), 200);
+    let traceparent = format!("00-{rotated_trace}-1111111111111111-01");
+    assert_eq!(forward_auth(&proc, "/private/rotated", &rotated, &traceparent).await, 200);
 
     // An unsampled caller: no span, though the decision is made and logged.
     let unsampled_trace = "6d6e1e3f2b0a4d6e8f1a2b3c4d5e6f71";
-    let answer = client
-        .get(proc.url("/forward-auth"))
-        .header("x-original-method", "GET")
-        .header("x-original-uri", "/private/quiet")
-        .header("authorization", format!("Bearer {token}"))
-        .header("traceparent", format!("00-{unsampled_trace}-2222222222222222-00"))
-        .send()
-        .await
-        .expect("forward-auth");
-    assert_eq!(answer.status(), 200);
+    let traceparent = format!("00-{unsampled_trace}-2222222222222222-00");
+    assert_eq!(forward_auth(&proc, "/private/quiet", &token, &traceparent).await, 200);
 
     let via_envoy = receiver
         .span("Envoy decision", |s| s["name"] == "authorize" && s["trace_id"] == envoy_trace)
@@ -203,6 +193,8 @@ async fn decision_spans_reach_a_real_otlp_receiver_in_the_callers_trace() {
     // The unsampled trace: logged with the caller's ids, never exported.
     let line = decision_line(&proc, unsampled_trace);
     assert_eq!(line["outcome"], "allow");
+    assert_eq!(line["span_id"], "2222222222222222", "no span of ours to name: {line}");
+    assert!(line.get("parent_span_id").is_none(), "{line}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !receiver
