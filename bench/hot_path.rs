@@ -9,6 +9,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::json;
+use session_authorizer::assertion::{Assertions, Subject};
 use session_authorizer::canonical_target::{MAX_READ_PATH_BYTES, canonicalise};
 use session_authorizer::clock::SystemClock;
 use session_authorizer::config::Config;
@@ -17,9 +18,11 @@ use session_authorizer::credentials::token::ParsedToken;
 use session_authorizer::dev::{Issuer, MintOptions};
 use session_authorizer::front_door::lambda;
 use session_authorizer::policy::claims::{ClaimRule, validate};
-use session_authorizer::settings::Settings;
+use session_authorizer::session::SessionInfo;
+use session_authorizer::settings::{AssertionAlgorithm, AssertionSettings, Settings};
 use session_authorizer::state::AppState;
 use session_authorizer::verification::cache::token_key;
+use session_authorizer::verification::facts::SessionToken;
 
 fn event(token: &str) -> Vec<u8> {
     json!({
@@ -130,6 +133,35 @@ fn benches(c: &mut Criterion) {
     c.bench_function("RS256 verify (jsonwebtoken, aws_lc_rs)", |b| {
         b.iter(|| jsonwebtoken::crypto::verify(parsed.signature(), parsed.signing_input(), &key, Algorithm::RS256).expect("verify"))
     });
+
+    // The identity assertion: one signature (a token without a reusable key: signed every
+    // time), and the reuse of one already signed for the same token, route and method.
+    let session = SessionInfo::from_token(&Arc::new(SessionToken::from_parsed(&parsed)));
+    for algorithm in [AssertionAlgorithm::Es256, AssertionAlgorithm::EdDsa] {
+        let settings = AssertionSettings {
+            enabled: true,
+            audience: "bench".into(),
+            algorithm,
+            ..AssertionSettings::default()
+        };
+        let assertions = Assertions::build(&settings, None, Arc::new(SystemClock), 1000)
+            .expect("signer")
+            .expect("enabled");
+        let key = [7u8; 32];
+        let subject = |token| Subject {
+            session: &session,
+            token,
+            route: "/**",
+            route_id: 1,
+            method: "GET",
+        };
+        c.bench_function(&format!("identity assertion, one signature ({})", algorithm.as_str()), |b| {
+            b.iter(|| assertions.for_request(&subject(None)).map(|j| j.len()))
+        });
+        c.bench_function(&format!("identity assertion, reused ({})", algorithm.as_str()), |b| {
+            b.iter(|| assertions.for_request(&subject(Some(&key))).map(|j| j.len()))
+        });
+    }
 }
 
 criterion_group!(hot, benches);

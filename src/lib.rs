@@ -35,6 +35,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod app;
+pub mod assertion;
 pub mod authorizer;
 pub mod canonical_target;
 pub mod clock;

@@ -110,6 +110,13 @@ fn check_config(path: &Path) -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
+            let assertion = &config.settings.assertion;
+            if let (true, Some(key)) = (assertion.enabled, &assertion.key_file)
+                && let Err(e) = session_authorizer::assertion::keys::SigningKey::from_file(assertion.algorithm, key)
+            {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
             println!("# {}: valid\n{}", path.display(), config.settings.to_redacted_toml());
             ExitCode::SUCCESS
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::assertion::Assertions;
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -24,6 +25,8 @@ pub enum StateError {
     Core(#[from] crate::core_api::CoreError),
     #[error("cannot create metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Assertion(#[from] crate::assertion::keys::KeyError),
 }
 
 /// Cloned for every request (axum's `State`): one reference count, whatever it holds.
@@ -120,7 +123,7 @@ impl AppState {
             cache: Arc::new(token_cache(&config.settings, &clock)),
         };
         let server = config.settings.server.clone();
-        let live = live(config, &parts, &clock, &metrics);
+        let live = live(config, &parts, &clock, &metrics, None)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             server.max_concurrency.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
@@ -166,7 +169,7 @@ impl AppState {
         }
         let (parts, caches) = self.core_parts_for(&old, &settings)?;
         let empty_keys = parts.jwks.status().age_ms.is_none();
-        let live = live(Config { settings, policy }, &parts, &self.clock, &self.metrics);
+        let live = live(Config { settings, policy }, &parts, &self.clock, &self.metrics, Some(&old))?;
         self.live.store(Arc::new(live));
         self.metrics.config_loaded(wall_seconds());
         self.metrics.set_restart_required(!needs_restart.is_empty());
@@ -318,7 +321,15 @@ fn token_cache(settings: &Settings, clock: &SharedClock) -> TokenCache {
     TokenCache::new(settings.cache.max_entries, settings.cache.max_ttl_secs, clock.clone())
 }
 
-fn live(config: Config, parts: &CoreParts, clock: &SharedClock, metrics: &Arc<Metrics>) -> Live {
+/// The configuration as it decides; `previous` hands over the assertion key (and the keys it
+/// replaced, still published).
+fn live(
+    config: Config,
+    parts: &CoreParts,
+    clock: &SharedClock,
+    metrics: &Arc<Metrics>,
+    previous: Option<&Live>,
+) -> Result<Live, StateError> {
     let Config { settings, policy } = config;
     let st = &settings.supertokens;
     let sessions = CoreSessions::new(
@@ -329,6 +340,12 @@ fn live(config: Config, parts: &CoreParts, clock: &SharedClock, metrics: &Arc<Me
         (settings.cache.max_entries, Duration::from_millis(st.check_database_cache_ms)),
     );
     let verifier = Verifier::new(parts.jwks.clone(), parts.cache.clone(), st);
-    let authorizer = Authorizer::new(&settings, policy, verifier, sessions, clock.clone(), metrics.clone());
-    Live { settings, authorizer }
+    let assertions = Assertions::build(
+        &settings.assertion,
+        previous.and_then(|p| p.authorizer.assertions.as_ref()),
+        clock.clone(),
+        settings.cache.max_entries,
+    )?;
+    let authorizer = Authorizer::new(&settings, policy, verifier, sessions, clock.clone(), metrics.clone()).with_assertions(assertions);
+    Ok(Live { settings, authorizer })
 }

@@ -13,6 +13,13 @@ route). The gateway must make sure a client-sent `x-user-id` never arrives here.
 Run:  python3 dev/echo-backend/echo_backend.py --host 127.0.0.1 --port 8000
       (PORT and HOST environment variables work too). It prints one line,
       `echo-backend listening on http://HOST:PORT`, once it accepts connections.
+
+With --jwks-url (and --audience, --issuer) it also checks the authorizer's identity assertion
+(`[assertion]`, header `x-session-assertion`) as a backend should, with PyJWT (pip install
+"pyjwt[crypto]"): signature against the JWKS, `aud`, `iss`, `exp`, and answers what it found:
+
+    "assertion": {"valid": true, "sub": "alice", "claims": {...}}   or
+    "assertion": {"valid": false, "error": "Signature has expired"}  or  "assertion": null
 """
 
 import argparse
@@ -23,7 +30,38 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 IDENTITY = {"userId": "x-user-id", "tenantId": "x-tenant-id", "sessionHandle": "x-session-handle"}
+ASSERTION_HEADER = "x-session-assertion"
 MAX_BODY = 1 << 20
+# Set by main() when --jwks-url is given: (PyJWKClient, audience, issuer).
+VERIFIER = None
+
+
+def check_assertion(headers):
+    """The identity assertion as a backend verifies it: a key of the authorizer's JWKS by `kid`
+    (fetched again on an unknown one), ES256 or EdDSA only, then aud, iss and exp."""
+    if VERIFIER is None:
+        return None
+    values = headers.get_all(ASSERTION_HEADER) or []
+    if not values:
+        return None
+    if len(values) > 1:
+        return {"valid": False, "error": "more than one assertion header"}
+    import jwt  # PyJWT, only needed with --jwks-url
+
+    client, audience, issuer = VERIFIER
+    try:
+        key = client.get_signing_key_from_jwt(values[0])
+        claims = jwt.decode(
+            values[0],
+            key.key,
+            algorithms=["ES256", "EdDSA"],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+    except Exception as e:  # every refusal is an answer, not a crash
+        return {"valid": False, "error": "%s: %s" % (type(e).__name__, e)}
+    return {"valid": True, "sub": claims["sub"], "claims": claims}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
         payload = {
             "data": {"me": me},
             "request": {"method": self.command, "path": self.path, "query": query, "headers": headers},
+            "assertion": check_assertion(self.headers),
         }
         out = json.dumps(payload, sort_keys=True).encode()
         self.send_response(200)
@@ -63,7 +102,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--jwks-url", help="check x-session-assertion against this JWKS (needs PyJWT)")
+    parser.add_argument("--audience", default="backend")
+    parser.add_argument("--issuer", default="session-authorizer")
     args = parser.parse_args()
+    if args.jwks_url:
+        import jwt
+
+        global VERIFIER
+        VERIFIER = (jwt.PyJWKClient(args.jwks_url, cache_keys=True, lifespan=60), args.audience, args.issuer)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     # Stop cleanly on SIGTERM (docker stop, the dev gateway's cleanup) as on Ctrl-C.

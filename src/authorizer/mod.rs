@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use crate::assertion::{Assertions, Subject};
 use crate::canonical_target;
 use crate::clock::SharedClock;
 use crate::credentials;
@@ -44,6 +45,8 @@ const NO_SESSION: &str =
 
 pub struct Authorizer {
     pub policy: Policy,
+    /// The identity assertion signer, with `[assertion]` on.
+    pub assertions: Option<Assertions>,
     pub verifier: Verifier,
     pub sessions: CoreSessions,
     anti_csrf: AntiCsrfMode,
@@ -98,6 +101,7 @@ impl Authorizer {
         let st = &settings.supertokens;
         Self {
             policy,
+            assertions: None,
             verifier,
             sessions,
             anti_csrf: st.anti_csrf_mode(),
@@ -107,6 +111,12 @@ impl Authorizer {
             id_prefix: id_prefix(),
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Signs an identity assertion for every allow with a session.
+    pub fn with_assertions(mut self, assertions: Option<Assertions>) -> Self {
+        self.assertions = assertions;
+        self
     }
 
     /// Decides one request and records the metric and the log line for it; with `[telemetry]`
@@ -304,6 +314,27 @@ impl Authorizer {
                 Err(e) => return Decision::Error { reason: e.to_string() },
             }
         }
+        // The identity assertion for the backend, bound to this route and method.
+        let assertion = match &self.assertions {
+            None => None,
+            Some(assertions) => {
+                let subject = Subject {
+                    session: &session,
+                    token: minted.is_none().then_some(&picked.key),
+                    route: &route.pattern,
+                    route_id: std::ptr::from_ref(route) as usize,
+                    method: &req.method,
+                };
+                match assertions.for_request(&subject) {
+                    Ok(jwt) => Some(jwt),
+                    Err(e) => {
+                        return Decision::Error {
+                            reason: format!("cannot sign the identity assertion: {e}"),
+                        };
+                    }
+                }
+            }
+        };
         // Effects: the token the core minted goes back the way the old one came.
         let effects = match &minted {
             Some(nt) => effects::new_token_effects(nt, picked.transfer, req.anti_csrf.as_deref(), &self.cookies, now),
@@ -315,6 +346,7 @@ impl Authorizer {
         Decision::Allow {
             session: Box::new(session),
             effects,
+            assertion,
         }
     }
 
@@ -441,7 +473,9 @@ mod tests {
         let mut req = request("GET", "/private/x");
         req.authorization = Some(bearer(&f, &MintOptions::default()));
         let d = f.authorizer.decide(&req).await;
-        let Decision::Allow { session, effects } = d else { panic!("{d:?}") };
+        let Decision::Allow { session, effects, .. } = d else {
+            panic!("{d:?}")
+        };
         assert_eq!((session.user_id(), session.tenant_id()), ("user-1", Some("public")));
         assert!(effects.is_empty());
         assert_eq!(f.metrics.decisions(FrontDoor::EnvoyHttp, Outcome::Allow), 1);

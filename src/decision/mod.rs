@@ -11,6 +11,8 @@ pub enum Decision {
     Allow {
         session: Box<SessionInfo>,
         effects: TokenEffects,
+        /// The signed identity assertion, with `[assertion]` on.
+        assertion: Option<std::sync::Arc<str>>,
     },
     /// No session, on a route where it is optional.
     Anonymous,

@@ -113,7 +113,7 @@ fn header(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOpti
 pub fn check_response(decision: &Decision, settings: &Settings, origin: Option<&str>) -> Result<CheckResponse, tonic::Status> {
     let response = match denial(decision) {
         None => {
-            let upstream = identity::upstream(&settings.headers, decision);
+            let upstream = identity::upstream(&settings.headers, settings.assertion_header(), decision);
             let headers_to_remove = upstream.remove.iter().map(|n| (*n).to_owned()).collect();
             let headers = upstream
                 .set

@@ -141,7 +141,7 @@ pub fn render_http(
     let mut expose: Option<String> = None;
     match denial(decision) {
         None => {
-            let upstream = identity::upstream(&settings.headers, decision);
+            let upstream = identity::upstream(&settings.headers, settings.assertion_header(), decision);
             if flavour == HttpFlavour::Envoy && !upstream.remove.is_empty() {
                 put_named(
                     map,

@@ -20,12 +20,19 @@ pub struct Upstream<'s> {
 /// What an allowed request carries upstream: the identity headers of its session (none for an
 /// anonymous one), and every other identity header name, which a client may have forged and
 /// the proxy must remove.
-pub fn upstream<'s>(headers: &'s HeaderSettings, decision: &'s Decision) -> Upstream<'s> {
-    let set = match decision {
+/// The identity assertion's header (`[assertion]`) is one of them when assertions are on.
+pub fn upstream<'s>(headers: &'s HeaderSettings, assertion: Option<&'s HeaderName>, decision: &'s Decision) -> Upstream<'s> {
+    let mut set = match decision {
         Decision::Allow { session, .. } => values(headers, session),
         _ => Vec::new(),
     };
-    let remove = all_names(headers).filter(|n| !set.iter().any(|(s, _)| s.as_str() == *n)).collect();
+    if let (Some(name), Decision::Allow { assertion: Some(jwt), .. }) = (assertion, decision) {
+        set.push((name, Cow::Borrowed(&**jwt)));
+    }
+    let remove = all_names(headers)
+        .chain(assertion.map(HeaderName::as_str))
+        .filter(|n| !set.iter().any(|(s, _)| s.as_str() == *n))
+        .collect();
     Upstream { set, remove }
 }
 

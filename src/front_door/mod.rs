@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/.well-known/jwks.json", get(ops::assertion_keys))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
         .layer(limits)
         .with_state(state)

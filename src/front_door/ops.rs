@@ -32,3 +32,23 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r
 }
+
+/// The public keys of the identity assertion (`[assertion]`): the signing key and, for one
+/// assertion lifetime after a rotation, the key it replaced. 404 with assertions off.
+pub async fn assertion_keys(State(state): State<AppState>) -> Response {
+    match &state.live().authorizer.assertions {
+        Some(assertions) => {
+            let mut r = json_response(StatusCode::OK, assertions.jwks().to_string());
+            // Backends may cache the set for a minute: a new key signs at once after a rotation,
+            // and JWKS clients fetch again on a `kid` they do not know (jose's
+            // createRemoteJWKSet, PyJWT's PyJWKClient).
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+            r
+        }
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"identity assertions are off ([assertion] enabled = false)"}"#.into(),
+        ),
+    }
+}

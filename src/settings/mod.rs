@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use errors::{ConfigError, ENV_PREFIX};
 pub use routes::{ClaimRule, RouteSettings, SessionRequirement};
 pub use sections::{
-    CacheSettings, ClaimHeader, ForwardAuthProxy, ForwardAuthSettings, HeaderSettings, HttpApiResponse, LambdaSettings, PathSettings,
-    PolicyResource, ServerSettings, TelemetrySettings, TlsSettings,
+    AssertionAlgorithm, AssertionSettings, CacheSettings, ClaimHeader, ForwardAuthProxy, ForwardAuthSettings, HeaderSettings,
+    HttpApiResponse, LambdaSettings, PathSettings, PolicyResource, ServerSettings, TelemetrySettings, TlsSettings,
 };
 pub use supertokens::{AntiCsrfMode, AntiCsrfSetting, EmailVerificationMode, SuperTokensSettings};
 pub use values::{CookieDomain, CoreHost, CoreUrls, LogFormat, SameSite, Secret, SiteUrl};
@@ -38,6 +38,7 @@ pub struct Settings {
     pub paths: PathSettings,
     pub forward_auth: ForwardAuthSettings,
     pub telemetry: TelemetrySettings,
+    pub assertion: AssertionSettings,
     /// First match wins; when none matches, the session is optional and no validator runs.
     pub routes: Vec<RouteSettings>,
 }
@@ -64,6 +65,11 @@ impl Settings {
             .map_err(errors::from_figment)?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The identity assertion's header, when assertions are on.
+    pub fn assertion_header(&self) -> Option<&http::HeaderName> {
+        self.assertion.enabled.then_some(&self.assertion.header)
     }
 
     /// The checks that span several keys, or a key and its neighbours.
@@ -109,6 +115,32 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "server.tls.client_ca_file",
                 "client certificates are checked only over TLS: set cert_file and key_file too",
+            ));
+        }
+        let assertion = &self.assertion;
+        if assertion.enabled && assertion.audience.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "assertion.audience",
+                "an assertion needs the audience its backends check (`aud`)",
+            ));
+        }
+        if !(2..=86_400).contains(&assertion.ttl_secs) {
+            return Err(ConfigError::invalid("assertion.ttl_secs", "must be 2 to 86400"));
+        }
+        let identity = [
+            Some(&self.headers.user_id),
+            self.headers.tenant_id.as_ref(),
+            self.headers.session_handle.as_ref(),
+        ];
+        if identity
+            .into_iter()
+            .flatten()
+            .chain(self.headers.claims.iter().map(|c| &c.header))
+            .any(|h| *h == assertion.header)
+        {
+            return Err(ConfigError::invalid(
+                "assertion.header",
+                "is already an identity header of [headers]",
             ));
         }
         let otlp = &self.telemetry.otlp_endpoint;

@@ -46,6 +46,64 @@ pub struct ServerSettings {
     pub tls: TlsSettings,
 }
 
+/// How the identity assertion is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AssertionAlgorithm {
+    /// ECDSA with P-256 and SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// Ed25519.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl AssertionAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssertionAlgorithm::Es256 => "ES256",
+            AssertionAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// `[assertion]`: a signed JWT naming the user, sent upstream with every allowed request that
+/// has a session, verifiable against `GET /.well-known/jwks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionSettings {
+    pub enabled: bool,
+    #[serde(with = "header_name")]
+    pub header: HeaderName,
+    /// `aud`: who the assertion is for (required when enabled).
+    pub audience: String,
+    /// `iss`.
+    pub issuer: String,
+    /// Lifetime of one assertion; one is reused for the same token, route and method while it
+    /// has at least half of it left.
+    pub ttl_secs: u64,
+    /// What the JWT carries besides `sub` (the user id): `tenant_id`, `session_handle`, `roles`,
+    /// `permissions`, or the name of any claim of the access token with a primitive value.
+    pub claims: Vec<String>,
+    pub algorithm: AssertionAlgorithm,
+    /// PKCS#8 PEM private key; unset: a key generated at start (one replica only).
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for AssertionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            header: HeaderName::from_static("x-session-assertion"),
+            audience: String::new(),
+            issuer: "session-authorizer".into(),
+            ttl_secs: 60,
+            claims: ["tenant_id", "session_handle", "roles", "permissions"].map(String::from).to_vec(),
+            algorithm: AssertionAlgorithm::Es256,
+            key_file: None,
+        }
+    }
+}
+
 /// `[telemetry]`: traces exported over OTLP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

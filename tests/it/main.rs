@@ -7,6 +7,7 @@
 
 mod support;
 
+mod assertion;
 mod attacks;
 mod bad_input;
 mod cache_safety;

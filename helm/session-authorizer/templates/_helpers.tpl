@@ -91,7 +91,7 @@ number or boolean is also valid TOML). Null values are left out, so the binary's
 [server]
 http_listen = {{ printf "%s:%d" .Values.listenAddress (int .Values.ports.http) | quote }}
 grpc_listen = {{ printf "%s:%d" .Values.listenAddress (int .Values.ports.grpc) | quote }}
-{{- range $section := list "server" "supertokens" "headers" "lambda" "cache" "paths" "forward_auth" "telemetry" }}
+{{- range $section := list "server" "supertokens" "headers" "lambda" "cache" "paths" "forward_auth" "telemetry" "assertion" }}
 {{- $table := get $.Values.config $section | default dict }}
 {{- if ne $section "server" }}
 

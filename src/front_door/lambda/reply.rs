@@ -17,6 +17,8 @@ struct Context<'a> {
     user_id: Option<&'a str>,
     tenant_id: Option<&'a str>,
     session_handle: Option<&'a str>,
+    /// The signed identity assertion (`[assertion]`), for integrations to pass to the backend.
+    assertion: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -27,6 +29,7 @@ impl Context<'_> {
             ("userId", self.user_id),
             ("tenantId", self.tenant_id),
             ("sessionHandle", self.session_handle),
+            ("assertion", self.assertion),
         ];
         out.push(b'{');
         for (i, (key, value)) in fields.iter().filter_map(|(k, v)| Some((k, (*v)?))).enumerate() {
@@ -67,7 +70,15 @@ pub const INTERNAL_BODY: &str = r#"{"message":"Internal server error"}"#;
 /// Maps a decision onto the contract of the event it answers.
 pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now_ms: u64) -> Result<String, Refusal> {
     let (allow, principal, mut context) = match decision {
-        Decision::Allow { session, effects } => (true, session.user_id(), allow_context(session, &effects.set_cookies)),
+        Decision::Allow {
+            session,
+            effects,
+            assertion,
+        } => (
+            true,
+            session.user_id(),
+            allow_context(session, &effects.set_cookies, assertion.as_deref()),
+        ),
         Decision::Anonymous => (
             true,
             "",
@@ -138,13 +149,14 @@ pub fn render(decision: &Decision, reply: &Reply, settings: &LambdaSettings, now
     String::from_utf8(out).map_err(|_| Refusal::Internal)
 }
 
-fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String]) -> Context<'a> {
+fn allow_context<'a>(session: &'a SessionInfo, set_cookies: &[String], assertion: Option<&'a str>) -> Context<'a> {
     Context {
         body: None,
         set_cookie: Some(set_cookies.join(", ")),
         user_id: Some(session.user_id()),
         tenant_id: session.tenant_id(),
         session_handle: Some(session.session_handle()),
+        assertion,
     }
 }
 
