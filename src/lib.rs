@@ -22,7 +22,8 @@
 //! - [`session`]: the session a token proves, or the core's answer when the SDK would ask it;
 //!   claim refetch and regenerate.
 //! - [`policy`]: routes, tenants and claim validators.
-//! - [`effects`]: the cookies and headers a decision sends back.
+//! - [`effects`]: the cookies and headers a decision sends back; [`assertion`]: the signed
+//!   identity an allow carries to the backend.
 //! - [`decision`]: the value a decision is; [`labels`] names it for metrics and logs.
 //!
 //! Beneath them: [`settings`] (typed while read, the leaf everything depends on), [`clock`],

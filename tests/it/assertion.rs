@@ -288,14 +288,23 @@ fn check_config_names_an_assertion_key_it_cannot_use() {
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let missing = dir.join("missing.pem");
-    let (ok, err) = check(&format!("[assertion]\nenabled = true\naudience = \"a\"\nkey_file = \"{}\"\n", missing.display()));
+    let (ok, err) = check(&format!(
+        "[assertion]\nenabled = true\naudience = \"a\"\nkey_file = \"{}\"\n",
+        missing.display()
+    ));
     assert!(!ok && err.contains("assertion.key_file"), "{err}");
     let (ok, err) = check("[assertion]\nenabled = true\n");
     assert!(!ok && err.contains("assertion.audience"), "{err}");
     let key = dir.join("key.pem");
     write_key(&key);
-    let (ok, err) = check(&format!("[assertion]\nenabled = true\naudience = \"a\"\nalgorithm = \"EdDSA\"\nkey_file = \"{}\"\n", key.display()));
+    let (ok, err) = check(&format!(
+        "[assertion]\nenabled = true\naudience = \"a\"\nalgorithm = \"EdDSA\"\nkey_file = \"{}\"\n",
+        key.display()
+    ));
     assert!(!ok && err.contains("EdDSA"), "a P-256 key named for EdDSA: {err}");
-    let (ok, err) = check(&format!("[assertion]\nenabled = true\naudience = \"a\"\nkey_file = \"{}\"\n", key.display()));
+    let (ok, err) = check(&format!(
+        "[assertion]\nenabled = true\naudience = \"a\"\nkey_file = \"{}\"\n",
+        key.display()
+    ));
     assert!(ok, "{err}");
 }

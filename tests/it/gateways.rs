@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::any;
+use base64::Engine;
 use serde_json::{Value, json};
 use session_authorizer::dev::MintOptions;
 use support::proxies::{self, Proc, Proxy};
@@ -52,6 +53,9 @@ impl Gateway {
         let mut s = settings(&core.uri(), CONFIG);
         s.supertokens.website_domain = WEBSITE.parse().expect("website");
         s.forward_auth.proxy = kind.forward_auth_proxy();
+        // The identity assertion on: each proxy must pass the authorizer's and drop a client's.
+        s.assertion.enabled = true;
+        s.assertion.audience = "gateway-suite".into();
         let svc = Service::start(s).await;
         let backend = echo_backend().await;
         let listen = free_port();
@@ -118,11 +122,26 @@ async fn scenario(kind: Proxy) {
         .get(
             "GET",
             "/items",
-            &[cookie(&user), ("x-user-id", "evil".into()), ("x-tenant-id", "evil".into())],
+            &[
+                cookie(&user),
+                ("x-user-id", "evil".into()),
+                ("x-tenant-id", "evil".into()),
+                ("x-session-assertion", "evil".into()),
+            ],
         )
         .await;
     assert_eq!(s, 200, "{name} cookie");
     let up = Gateway::upstream(&body);
+    let assertion = up.get("x-session-assertion").map(String::as_str).unwrap_or_default();
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok());
+    let claims: Value = payload.and_then(|p| serde_json::from_slice(&p).ok()).unwrap_or_default();
+    assert_eq!(
+        claims["sub"], "user-1",
+        "{name}: the authorizer's assertion, not the client's: {assertion:?}"
+    );
     assert_eq!(up.get("x-user-id").map(String::as_str), Some("user-1"), "{name}: {up:?}");
     assert_eq!(up.get("x-tenant-id").map(String::as_str), Some("public"), "{name}");
     assert_eq!(
@@ -149,12 +168,13 @@ async fn scenario(kind: Proxy) {
                 ("x-user-id", "evil".into()),
                 ("x-tenant-id", "evil".into()),
                 ("x-session-handle", "evil".into()),
+                ("x-session-assertion", "evil".into()),
             ],
         )
         .await;
     assert_eq!(s, 200, "{name} anonymous");
     let up = Gateway::upstream(&body);
-    for h in ["x-user-id", "x-tenant-id", "x-session-handle"] {
+    for h in ["x-user-id", "x-tenant-id", "x-session-handle", "x-session-assertion"] {
         assert!(up.get(h).is_none_or(|v| v.is_empty()), "{name}: {h} spoofed through: {up:?}");
     }
 
