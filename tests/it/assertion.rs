@@ -176,29 +176,25 @@ async fn envoy_and_nginx_pass_an_assertion_the_backend_verifies_with_pyjwt_and_n
     assert_eq!(fresh["valid"], true, "the same key, in time: {fresh}");
 
     // The Lambda contract carries it in the context; an anonymous allow does not.
-    let client = reqwest::Client::new();
-    let event = rest_event("GET", "/private/orders", &[("cookie", format!("sAccessToken={token}"))]);
-    let answer: Value = client
-        .post(proc.url("/authorize"))
-        .json(&event)
-        .send()
-        .await
-        .expect("authorize")
-        .json()
-        .await
-        .expect("json");
+    let authorize = |path: &str, headers: &[(&str, String)]| {
+        let (url, event) = (proc.url("/authorize"), rest_event("GET", path, headers));
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(url)
+                .json(&event)
+                .send()
+                .await
+                .expect("authorize")
+                .json()
+                .await
+                .expect("json");
+            answer
+        }
+    };
+    let answer = authorize("/private/orders", &[("cookie", format!("sAccessToken={token}"))]).await;
     let jwt = answer["context"]["assertion"].as_str().expect("an assertion in the context");
     assert_eq!(direct(backend_port, jwt).await["sub"], "user-1");
-    let event = rest_event("GET", "/open", &[]);
-    let answer: Value = client
-        .post(proc.url("/authorize"))
-        .json(&event)
-        .send()
-        .await
-        .expect("authorize")
-        .json()
-        .await
-        .expect("json");
+    let answer = authorize("/open", &[]).await;
     assert!(answer["context"].get("assertion").is_none(), "{answer}");
 }
 
