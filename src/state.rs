@@ -222,7 +222,7 @@ impl AppState {
         self.metrics.jwks_keys.set(i64::try_from(status.keys).unwrap_or(i64::MAX));
         self.metrics.jwks_age.set(status.age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
         let cache = &live.authorizer.verifier.cache;
-        self.metrics.sync_cache(&cache.stats.totals(), cache.entries());
+        self.metrics.sync_cache(cache.id, &cache.stats.totals(), cache.entries());
     }
 
     /// Loads the keys at start (retrying quickly until the core answers) and refreshes them shortly

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub jwks_age: Gauge,
     cache: IntCounterVec,
     cache_entries: IntGauge,
+    /// The cache last synced and its totals then.
+    cache_seen: std::sync::Mutex<(u64, [u64; 5])>,
     config_reloads: IntCounterVec,
     config_last_success: Gauge,
     config_restart_required: IntGauge,
@@ -122,6 +124,7 @@ impl Metrics {
             jwks_age,
             cache,
             cache_entries,
+            cache_seen: std::sync::Mutex::new((0, [0; 5])),
             config_reloads,
             config_last_success,
             config_restart_required,
@@ -155,12 +158,19 @@ impl Metrics {
         self.core_duration.with_label_values(&[endpoint]).observe(elapsed.as_secs_f64());
     }
 
-    /// Copies the verified-session cache's own counters, `(event, total)`, into the registry
-    /// (counters only move forward).
-    pub fn sync_cache(&self, events: &[(&str, u64)], entries: u64) {
-        for (event, value) in events {
-            let c = self.cache.with_label_values(&[event]);
-            c.inc_by(value.saturating_sub(c.get()));
+    /// Adds what the verified-session cache `cache_id` counted since the last call, from its own
+    /// `(event, total)` counters. A reload may replace the cache: the new one's totals start at
+    /// zero, and all of them are added (the Prometheus counters only move forward).
+    pub fn sync_cache(&self, cache_id: u64, events: &[(&str, u64)], entries: u64) {
+        let mut seen = self.cache_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.0 != cache_id {
+            *seen = (cache_id, Default::default());
+        }
+        for (i, (event, value)) in events.iter().enumerate() {
+            if let Some(last) = seen.1.get_mut(i) {
+                self.cache.with_label_values(&[event]).inc_by(value.saturating_sub(*last));
+                *last = *value;
+            }
         }
         self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
     }
@@ -175,5 +185,28 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(m: &Metrics) -> u64 {
+        m.cache.with_label_values(&["hit"]).get()
+    }
+
+    #[test]
+    fn cache_counters_keep_counting_across_a_replaced_cache() {
+        let m = Metrics::new().expect("metrics");
+        let totals = |hit| [("hit", hit), ("miss", 0), ("eviction", 0), ("rejected", 0), ("verification", 0)];
+        m.sync_cache(1, &totals(10), 5);
+        m.sync_cache(1, &totals(15), 5);
+        assert_eq!(hits(&m), 15);
+        // A reload's new cache counts from zero, and already counted 7 when first synced.
+        m.sync_cache(2, &totals(7), 1);
+        assert_eq!(hits(&m), 22);
+        m.sync_cache(2, &totals(9), 1);
+        assert_eq!(hits(&m), 24);
     }
 }

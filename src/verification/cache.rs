@@ -26,6 +26,8 @@ pub fn token_key(raw: &str) -> TokenKey {
     Sha256::digest(raw.as_bytes()).into()
 }
 
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Forged or malformed tokens remembered, and for how long.
 const REJECTED_ENTRIES: usize = 10_000;
 const REJECTED_TTL_MS: u64 = 60_000;
@@ -88,6 +90,9 @@ pub struct TokenCache {
     clock: SharedClock,
     max_ttl_ms: u64,
     pub stats: CacheStats,
+    /// Tells caches apart for the metrics: a reload may put a new one, counting from zero, in
+    /// place of the old.
+    pub id: u64,
 }
 
 impl TokenCache {
@@ -109,6 +114,7 @@ impl TokenCache {
             clock,
             max_ttl_ms: max_ttl_secs.saturating_mul(1000),
             stats,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
