@@ -458,6 +458,50 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the user id and claims hold (quotes, control characters, nested JSON), the
+        /// assertion verifies and says exactly that user; a copied claim is a primitive or a
+        /// list of primitives, never a structure that could shadow a registered claim.
+        #[test]
+        fn any_user_and_claims_round_trip_without_injection(user in "\\PC{1,40}", plan in json_value()) {
+            let clock = ManualClock::new(NOW);
+            let assertions = signer(AssertionAlgorithm::EdDsa, &clock);
+            let payload = json!({"sub": user, "exp": 1_767_229_200u64, "iat": 1_767_225_600u64, "tId": "public", "rsub": user,
+                "sessionHandle": "h", "refreshTokenHash1": "r", "parentRefreshTokenHash1": null, "antiCsrfToken": null,
+                "plan": plan, "nested": {"v": plan}});
+            let session = SessionInfo::from_token(&Arc::new(SessionToken::from_parsed(&parsed_v5(&payload))));
+            let jwt = assertions.for_request(&subject(&session, &[3; 32], "GET")).expect("sign");
+            let claims = verify(&jwt, &assertions.jwks(), Algorithm::EdDSA, NOW / 1000).expect("verifies");
+            proptest::prop_assert_eq!(claims["sub"].as_str(), Some(user.as_str()));
+            proptest::prop_assert_eq!(claims["aud"].as_str(), Some("orders-api"));
+            for name in ["plan", "nested"] {
+                if let Some(v) = claims.get(name) {
+                    let primitive = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+                    let ok = primitive(v) || v.as_array().is_some_and(|a| a.iter().all(primitive));
+                    proptest::prop_assert!(ok, "{name} copied as {v}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_key_file_that_is_not_a_pkcs8_key_of_the_algorithm_is_refused_by_name() {
         let dir = std::env::temp_dir().join(format!("assertion-bad-keys-{}", std::process::id()));

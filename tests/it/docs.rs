@@ -111,8 +111,10 @@ fn every_setting_is_documented_in_the_guide_the_default_file_and_the_chart() {
         }
         // In the chart's values schema, but for what the chart sets itself.
         // The listeners come from `ports`, the api key from a Secret, TLS from `tls.secretName`.
-        let from_chart_itself =
-            matches!(key.as_str(), "server.http_listen" | "server.grpc_listen" | "supertokens.api_key") || key.starts_with("server.tls.");
+        let from_chart_itself = matches!(
+            key.as_str(),
+            "server.http_listen" | "server.grpc_listen" | "supertokens.api_key" | "assertion.key_file"
+        ) || key.starts_with("server.tls.");
         let in_schema = if section_name == "routes" {
             !chart["routes"]["items"]["properties"][leaf].is_null()
         } else if let Some((sub, leaf)) = rest.split_once('.') {

@@ -613,6 +613,40 @@ fn tls_from_a_secret_serves_both_listeners_and_the_probes_follow() {
 }
 
 #[test]
+fn one_assertion_key_for_every_replica_comes_from_a_secret() {
+    let values = json!({
+        "assertionKey": { "secretName": "authz-assertion" },
+        "config": { "assertion": { "enabled": true, "audience": "orders-api" } }
+    });
+    let rendered = render(&values);
+    let toml = find(&rendered, "ConfigMap")["data"]["config.toml"]
+        .as_str()
+        .expect("config.toml")
+        .to_owned();
+    let settings = Settings::from_toml_str(&toml).unwrap_or_else(|e| panic!("{e}:\n{toml}"));
+    assert!(settings.assertion.enabled);
+    assert_eq!(
+        settings.assertion.key_file.as_deref(),
+        Some(Path::new("/etc/session-authorizer-assertion/key.pem"))
+    );
+    let spec = &find(&rendered, "Deployment")["spec"]["template"]["spec"];
+    assert!(
+        spec["volumes"].to_string().contains("\"secretName\":\"authz-assertion\""),
+        "{}",
+        spec["volumes"]
+    );
+    assert!(
+        spec["containers"][0]["volumeMounts"]
+            .to_string()
+            .contains("/etc/session-authorizer-assertion")
+    );
+    // The key file is the chart's to set: naming it in config is refused.
+    let direct = json!({ "config": { "assertion": { "key_file": "/x.pem" } } });
+    let refused = chart(&["render", CHART, &direct.to_string(), KUBE_VERSION]);
+    assert_eq!(refused["ok"], false, "{refused}");
+}
+
+#[test]
 fn the_grace_period_covers_the_drain() {
     // The defaults fit: 30 s for 5 s of delay and 20 s for requests in flight.
     let rendered = render(&json!({}));

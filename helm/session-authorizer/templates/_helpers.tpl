@@ -102,6 +102,9 @@ grpc_listen = {{ printf "%s:%d" .Values.listenAddress (int .Values.ports.grpc) |
 {{ $k }} = {{ include "session-authorizer.tomlValue" $v }}
 {{- end }}
 {{- end }}
+{{- if and (eq $section "assertion") $.Values.assertionKey.secretName }}
+key_file = "/etc/session-authorizer-assertion/key.pem"
+{{- end }}
 {{- end }}
 {{- with .Values.tls.secretName }}
 
@@ -158,6 +161,11 @@ volumeMounts:
     mountPath: /etc/session-authorizer-tls
     readOnly: true
   {{- end }}
+  {{- if .Values.assertionKey.secretName }}
+  - name: session-authorizer-assertion
+    mountPath: /etc/session-authorizer-assertion
+    readOnly: true
+  {{- end }}
 livenessProbe:
   {{- include "session-authorizer.probe" (list . .Values.livenessProbe) | nindent 2 }}
 readinessProbe:
@@ -179,6 +187,16 @@ configMap:
 name: session-authorizer-tls
 secret:
   secretName: {{ .Values.tls.secretName }}
+{{- end -}}
+
+{{/* The assertion signing key's Secret (key `key.pem`), shared by every replica. */}}
+{{- define "session-authorizer.assertionVolume" -}}
+name: session-authorizer-assertion
+secret:
+  secretName: {{ .Values.assertionKey.secretName }}
+  items:
+    - key: {{ .Values.assertionKey.key }}
+      path: key.pem
 {{- end -}}
 
 {{/* A probe over TLS: HTTPS (the kubelet does not check the certificate). With client
@@ -214,5 +232,8 @@ volumes:
   - {{ include "session-authorizer.configVolume" . | nindent 4 | trim }}
   {{- if .Values.tls.secretName }}
   - {{ include "session-authorizer.tlsVolume" . | nindent 4 | trim }}
+  {{- end }}
+  {{- if .Values.assertionKey.secretName }}
+  - {{ include "session-authorizer.assertionVolume" . | nindent 4 | trim }}
   {{- end }}
 {{- end -}}
