@@ -345,7 +345,8 @@ fn live(
         previous.and_then(|p| p.authorizer.assertions.as_ref()),
         clock.clone(),
         settings.cache.max_entries,
-    )?;
+    )?
+    .map(|a| a.with_metrics(metrics.clone()));
     let authorizer = Authorizer::new(&settings, policy, verifier, sessions, clock.clone(), metrics.clone()).with_assertions(assertions);
     Ok(Live { settings, authorizer })
 }

@@ -37,6 +37,7 @@ pub struct Assertions {
     header: String,
     cache: quick_cache::sync::Cache<Reuse, Arc<Signed>>,
     clock: SharedClock,
+    metrics: Option<Arc<crate::observe::metrics::Metrics>>,
 }
 
 struct Signed {
@@ -140,7 +141,20 @@ impl Assertions {
             header,
             cache: quick_cache::sync::Cache::new(entries),
             clock,
+            metrics: None,
         }))
+    }
+
+    /// Counts each assertion in `assertions_total`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::observe::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, result: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.assertion(result);
+        }
     }
 
     pub fn header(&self) -> &http::HeaderName {
@@ -170,10 +184,18 @@ impl Assertions {
             if let Some(signed) = self.cache.get(&lookup)
                 && now < signed.reuse_until_ms
             {
+                self.count("reused");
                 return Ok(signed.jwt.clone());
             }
         }
-        let jwt: Arc<str> = self.sign(subject, now)?.into();
+        let jwt: Arc<str> = match self.sign(subject, now) {
+            Ok(jwt) => jwt.into(),
+            Err(e) => {
+                self.count("error");
+                return Err(e);
+            }
+        };
+        self.count("signed");
         if let Some(token) = subject.token {
             let ttl_ms = self.settings.ttl_secs.saturating_mul(1000);
             let signed = Arc::new(Signed {
@@ -477,8 +499,8 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
-        /// Whatever the user id and claims hold (quotes, control characters, nested JSON), the
-        /// assertion verifies and says exactly that user; a copied claim is a primitive or a
+        /// Whatever the user id and claims hold (quotes, any printable Unicode, nested JSON), the
+        /// assertion verifies and says exactly the session's user; a copied claim is a primitive or a
         /// list of primitives, never a structure that could shadow a registered claim.
         #[test]
         fn any_user_and_claims_round_trip_without_injection(user in "\\PC{1,40}", plan in json_value()) {
@@ -490,7 +512,9 @@ mod tests {
             let session = SessionInfo::from_token(&Arc::new(SessionToken::from_parsed(&parsed_v5(&payload))));
             let jwt = assertions.for_request(&subject(&session, &[3; 32], "GET")).expect("sign");
             let claims = verify(&jwt, &assertions.jwks(), Algorithm::EdDSA, NOW / 1000).expect("verifies");
-            proptest::prop_assert_eq!(claims["sub"].as_str(), Some(user.as_str()));
+            // The session's user id is the token's `sub` trimmed, as the SDK's getUserId() reads it.
+            proptest::prop_assert_eq!(claims["sub"].as_str(), Some(user.trim()));
+            proptest::prop_assert_eq!(claims["sub"].as_str(), Some(session.user_id()));
             proptest::prop_assert_eq!(claims["aud"].as_str(), Some("orders-api"));
             for name in ["plan", "nested"] {
                 if let Some(v) = claims.get(name) {

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub jwks_age: Gauge,
     cache: IntCounterVec,
     cache_entries: IntGauge,
+    assertions: IntCounterVec,
     /// The cache last synced and its totals then.
     cache_seen: std::sync::Mutex<(u64, [u64; 5])>,
     config_reloads: IntCounterVec,
@@ -92,6 +93,18 @@ impl Metrics {
         for result in ["ok", "error"] {
             config_reloads.with_label_values(&[result]);
         }
+        let assertions = IntCounterVec::new(
+            Opts::new(
+                "assertions_total",
+                "Identity assertions put on allowed requests ([assertion]), by result: signed, reused, error",
+            )
+            .namespace(NS),
+            &["result"],
+        )?;
+        for result in ["signed", "reused", "error"] {
+            assertions.with_label_values(&[result]);
+        }
+        registry.register(Box::new(assertions.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(config_last_success.clone()))?;
         registry.register(Box::new(config_restart_required.clone()))?;
@@ -124,6 +137,7 @@ impl Metrics {
             jwks_age,
             cache,
             cache_entries,
+            assertions,
             cache_seen: std::sync::Mutex::new((0, [0; 5])),
             config_reloads,
             config_last_success,
@@ -134,6 +148,12 @@ impl Metrics {
     /// A configuration went live (at start or by a reload) at `unix_seconds`.
     pub fn config_loaded(&self, unix_seconds: f64) {
         self.config_last_success.set(unix_seconds);
+    }
+
+    /// An identity assertion: `signed` now, `reused` (signed before for the same token, route
+    /// and method) or `error` (the request failed closed).
+    pub fn assertion(&self, result: &'static str) {
+        self.assertions.with_label_values(&[result]).inc();
     }
 
     pub fn config_reload(&self, ok: bool) {

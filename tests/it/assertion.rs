@@ -238,6 +238,21 @@ async fn a_rotated_key_publishes_old_and_new_for_one_lifetime_then_only_the_new(
             .collect::<Vec<_>>()
     };
     let before = assertion().await;
+    assert_eq!(assertion().await, before, "reused for the same token, route and method");
+    let metrics = client
+        .get(proc.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "session_authorizer_assertions_total{result=\"signed\"} 1",
+        "session_authorizer_assertions_total{result=\"reused\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line}:\n{metrics}");
+    }
     let old_kids = jwks().await;
     assert_eq!(old_kids.len(), 1);
 
