@@ -194,7 +194,7 @@ impl AppState {
         }
         let same_client = was.api_key == now.api_key && was.core_timeout_ms == now.core_timeout_ms;
         let core = if same_client {
-            old.authorizer.sessions.core_arc()
+            old.authorizer.sessions.core().clone()
         } else {
             Arc::new(core_client(now, &self.metrics)?)
         };

@@ -77,10 +77,6 @@ impl TlsListeners {
     pub fn grpc(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.grpc.load_full())
     }
-
-    pub fn requires_client_certificates(&self) -> bool {
-        self.settings.client_ca_file.is_some()
-    }
 }
 
 /// Reads and checks the files of `settings` (also what `check-config` reports).

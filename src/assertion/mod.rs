@@ -157,10 +157,6 @@ impl Assertions {
         }
     }
 
-    pub fn header(&self) -> &http::HeaderName {
-        &self.settings.header
-    }
-
     /// The key set a backend verifies with: the signing key, then the keys it replaced within
     /// the last assertion lifetime.
     pub fn jwks(&self) -> Value {

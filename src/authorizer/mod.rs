@@ -247,9 +247,7 @@ impl Authorizer {
         };
         // Verification: a cached token needs no await; the signature path is boxed so that its
         // state does not weigh on every request's future.
-        if !span.is_disabled() {
-            span.record("cache_hit", matches!(picked.lookup, Lookup::Cached(_)));
-        }
+        span.record("cache_hit", matches!(picked.lookup, Lookup::Cached(_)));
         let checked = match picked.lookup {
             Lookup::Cached(t) => self.verifier.check_times(picked.key, t, now),
             Lookup::Parsed(p) => Box::pin(self.verifier.check_parsed(picked.key, p, now)).await,

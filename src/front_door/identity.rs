@@ -38,10 +38,7 @@ pub fn upstream<'s>(headers: &'s HeaderSettings, assertion: Option<&'s HeaderNam
 
 /// Every identity header name we manage (set on a session, removed otherwise).
 fn all_names(h: &HeaderSettings) -> impl Iterator<Item = &str> {
-    std::iter::once(h.user_id.as_str())
-        .chain(h.tenant_id.as_ref().map(HeaderName::as_str))
-        .chain(h.session_handle.as_ref().map(HeaderName::as_str))
-        .chain(h.claims.iter().map(|c| c.header.as_str()))
+    h.names().map(HeaderName::as_str)
 }
 
 /// The identity headers of a session: (name, value) for each one that has a value.

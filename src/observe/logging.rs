@@ -16,9 +16,15 @@ use crate::settings::{LogFormat, TelemetrySettings};
 /// Passes events and never a span: a global layer without tracing, the log's own filter with it.
 struct EventsOnly;
 
+impl EventsOnly {
+    fn interest(meta: &Metadata<'_>) -> Interest {
+        if meta.is_span() { Interest::never() } else { Interest::always() }
+    }
+}
+
 impl<S: Subscriber> Layer<S> for EventsOnly {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.is_span() { Interest::never() } else { Interest::always() }
+        Self::interest(meta)
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
@@ -32,7 +38,7 @@ impl<S> layer::Filter<S> for EventsOnly {
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.is_span() { Interest::never() } else { Interest::always() }
+        Self::interest(meta)
     }
 }
 

@@ -54,11 +54,8 @@ impl CoreSessions {
         }
     }
 
-    pub fn core_arc(&self) -> Arc<CoreClient> {
-        self.core.clone()
-    }
-
-    pub fn core(&self) -> &CoreClient {
+    /// The core's client, shared with a reload that keeps it.
+    pub fn core(&self) -> &Arc<CoreClient> {
         &self.core
     }
 

@@ -127,17 +127,7 @@ impl Settings {
         if !(2..=86_400).contains(&assertion.ttl_secs) {
             return Err(ConfigError::invalid("assertion.ttl_secs", "must be 2 to 86400"));
         }
-        let identity = [
-            Some(&self.headers.user_id),
-            self.headers.tenant_id.as_ref(),
-            self.headers.session_handle.as_ref(),
-        ];
-        if identity
-            .into_iter()
-            .flatten()
-            .chain(self.headers.claims.iter().map(|c| &c.header))
-            .any(|h| *h == assertion.header)
-        {
+        if self.headers.names().any(|h| *h == assertion.header) {
             return Err(ConfigError::invalid(
                 "assertion.header",
                 "is already an identity header of [headers]",

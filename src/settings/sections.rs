@@ -193,6 +193,17 @@ pub struct HeaderSettings {
     pub claims: Vec<ClaimHeader>,
 }
 
+impl HeaderSettings {
+    /// Every identity header name configured: the user id, then the tenant, the session handle
+    /// and the claim headers that are set.
+    pub fn names(&self) -> impl Iterator<Item = &HeaderName> {
+        std::iter::once(&self.user_id)
+            .chain(self.tenant_id.as_ref())
+            .chain(self.session_handle.as_ref())
+            .chain(self.claims.iter().map(|c| &c.header))
+    }
+}
+
 impl Default for HeaderSettings {
     fn default() -> Self {
         Self {

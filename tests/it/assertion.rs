@@ -19,7 +19,7 @@ use session_authorizer::session::SessionInfo;
 use session_authorizer::settings::{AssertionAlgorithm, AssertionSettings};
 
 use crate::support::proxies::{GATEWAY_CONFIG, Proxy, raw_request, wait_until_serving};
-use crate::support::{KillOnDrop, Process, StubCore, free_port, repo_path, rest_event, tool};
+use crate::support::{KillOnDrop, Process, StubCore, check_config, free_port, metrics_text, repo_path, rest_event, tool};
 
 const AUDIENCE: &str = "orders-api";
 
@@ -239,14 +239,7 @@ async fn a_rotated_key_publishes_old_and_new_for_one_lifetime_then_only_the_new(
     };
     let before = assertion().await;
     assert_eq!(assertion().await, before, "reused for the same token, route and method");
-    let metrics = client
-        .get(proc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(proc.http).await;
     for line in [
         "session_authorizer_assertions_total{result=\"signed\"} 1",
         "session_authorizer_assertions_total{result=\"reused\"} 1",
@@ -290,13 +283,7 @@ fn check_config_names_an_assertion_key_it_cannot_use() {
     let file = dir.join("config.toml");
     let check = |toml: &str| {
         std::fs::write(&file, toml).expect("write");
-        let out = Command::new(env!("CARGO_BIN_EXE_session-authorizer"))
-            .arg("--config")
-            .arg(&file)
-            .arg("check-config")
-            .output()
-            .expect("check-config");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        check_config(&file)
     };
     let missing = dir.join("missing.pem");
     let (ok, err) = check(&format!(

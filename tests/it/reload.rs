@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Process, StubCore, role_token};
+use crate::support::{Process, StubCore, metrics_text, role_token};
 
 const CLIENTS: usize = 200;
 
@@ -141,15 +141,6 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
 }
 
-async fn metrics(proc: &Process) -> String {
-    reqwest::get(proc.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
 async fn wait_for_log(proc: &Process, needle: &str) -> String {
     for _ in 0..200 {
         if let Some(line) = proc.log().into_iter().find(|l| l.contains(needle)) {
@@ -168,7 +159,7 @@ async fn sighup_switches_the_whole_configuration_under_load_and_a_broken_file_ch
     let proc = Process::serve("reload-hup", &config(&uri, 1, 0, ""), &[]);
     proc.wait_up().await;
     let file = proc.dir.join("config.toml");
-    let before = metrics(&proc).await;
+    let before = metrics_text(proc.http).await;
     let started_at = metric(&before, "session_authorizer_config_last_reload_success_timestamp_seconds");
     assert!(started_at > 1.7e9, "the start counts as the first load: {started_at}");
 
@@ -186,7 +177,7 @@ async fn sighup_switches_the_whole_configuration_under_load_and_a_broken_file_ch
     .await;
     let lag = assert_switched(&answers, changed_at, &proc.log());
     eprintln!("SIGHUP: last answer from the old configuration {lag:?} after the signal");
-    let after = metrics(&proc).await;
+    let after = metrics_text(proc.http).await;
     assert_eq!(metric(&after, "session_authorizer_config_reload_total{result=\"ok\"}"), 1.0);
     assert_eq!(metric(&after, "session_authorizer_config_reload_total{result=\"error\"}"), 0.0);
     let reloaded_at = metric(&after, "session_authorizer_config_last_reload_success_timestamp_seconds");
@@ -207,7 +198,7 @@ async fn sighup_switches_the_whole_configuration_under_load_and_a_broken_file_ch
     let client = reqwest::Client::new();
     let r2 = role_token(&core, &["r2"], 3600, "h2", false);
     assert_eq!(ask(&client, &proc.url("/forward-auth"), &r2, 2).await, Ok(Seen::V2));
-    let broken = metrics(&proc).await;
+    let broken = metrics_text(proc.http).await;
     assert_eq!(metric(&broken, "session_authorizer_config_reload_total{result=\"error\"}"), 1.0);
     assert_eq!(
         metric(&broken, "session_authorizer_config_last_reload_success_timestamp_seconds"),
@@ -236,7 +227,10 @@ async fn sighup_switches_the_whole_configuration_under_load_and_a_broken_file_ch
         Ok(Seen::V1),
         "the new routes apply"
     );
-    assert_eq!(metric(&metrics(&proc).await, "session_authorizer_config_restart_required"), 1.0);
+    assert_eq!(
+        metric(&metrics_text(proc.http).await, "session_authorizer_config_restart_required"),
+        1.0
+    );
 }
 
 /// Kubernetes mounts a ConfigMap as `config.toml -> ..data/config.toml`, `..data -> ..<stamp>`,
@@ -271,7 +265,7 @@ async fn a_configmap_symlink_swap_is_picked_up_by_the_file_watch_and_a_new_core_
             .is_symlink()
     );
     proc.wait_up().await;
-    let before = metrics(&proc).await;
+    let before = metrics_text(proc.http).await;
 
     let (changed_at, answers) = under_load(
         &proc,
@@ -287,7 +281,7 @@ async fn a_configmap_symlink_swap_is_picked_up_by_the_file_watch_and_a_new_core_
     eprintln!("ConfigMap swap: last answer from the old configuration {lag:?} after the swap");
     let line = wait_for_log(&proc, "configuration reloaded").await;
     assert!(line.contains("file changed"), "{line}");
-    let after = metrics(&proc).await;
+    let after = metrics_text(proc.http).await;
     assert_eq!(metric(&after, "session_authorizer_config_reload_total{result=\"ok\"}"), 1.0);
     let fetches = |t: &str| metric(t, "session_authorizer_jwks_fetch_total{result=\"ok\"}");
     assert_eq!(fetches(&after), fetches(&before), "the keys survived");
@@ -301,7 +295,7 @@ async fn a_configmap_symlink_swap_is_picked_up_by_the_file_watch_and_a_new_core_
     let r2 = role_token(&core, &["r2"], 3600, "h2", false);
     assert_eq!(ask(&client, &proc.url("/forward-auth"), &r2, 2).await, Ok(Seen::V2));
     assert!(
-        fetches(&metrics(&proc).await) > fetches(&after),
+        fetches(&metrics_text(proc.http).await) > fetches(&after),
         "the keys were fetched from the new address"
     );
 }

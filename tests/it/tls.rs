@@ -15,7 +15,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsa
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::proxies::{GATEWAY_CONFIG, Proxy, RecordingBackend, raw_request, wait_until_serving};
-use crate::support::{Process, StubCore, free_port};
+use crate::support::{Process, StubCore, check_config, free_port};
 
 /// The name the authorizer's certificate carries and its clients check.
 const NAME: &str = "session-authorizer";
@@ -167,16 +167,6 @@ async fn healthz_on(stream: &mut tokio_rustls::client::TlsStream<tokio::net::Tcp
         got.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&got)[9..12].parse().expect("status")
-}
-
-fn check_config(file: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_session-authorizer"))
-        .arg("--config")
-        .arg(file)
-        .arg("check-config")
-        .output()
-        .expect("check-config");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The authorizer serving TLS with a certificate the first of two CAs issued (`first-ca.pem`,

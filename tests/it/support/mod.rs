@@ -10,7 +10,7 @@ pub use stub_core::{StubCore, VerifyMode};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,6 +257,18 @@ pub fn role_token(core: &StubCore, roles: &[&str], ttl: i64, handle: &str, paren
             ..Default::default()
         })
         .expect("mint")
+}
+
+/// `session-authorizer --config FILE check-config`: whether it passed, and what it wrote to
+/// stderr.
+pub fn check_config(file: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_session-authorizer"))
+        .arg("--config")
+        .arg(file)
+        .arg("check-config")
+        .output()
+        .expect("check-config");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The Prometheus text of a service.
